@@ -1,0 +1,5 @@
+import sys
+
+from gdd.cli import main
+
+sys.exit(main())

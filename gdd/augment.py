@@ -1,0 +1,101 @@
+"""Differentiable Siamese augmentation (DSA, Zhao & Bilen 2021) with per-sample parameters.
+
+Each call picks one family (color, crop, cutout, flip, scale, rotate) and draws its
+parameters independently for every sample. ``sample`` then ``apply`` lets two batches (real
+and synthetic, when matched) see exactly the same draw; gradients flow to the input.
+Images are expected normalised (mean/std), as in the DC/DSA code.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+FAMILIES = ("color", "crop", "cutout", "flip", "scale", "rotate")
+
+
+@dataclass
+class AugDraw:
+    """One augmentation draw: the family and its per-sample parameter tensors (length N)."""
+    family: str
+    values: dict[str, torch.Tensor]
+
+
+def families_for(dataset: str) -> tuple[str, ...]:
+    """Flip is off for handwritten digits (a mirrored digit is another glyph)."""
+    return tuple(f for f in FAMILIES if not (f == "flip" and dataset == "mnist"))
+
+
+def sample(n: int, families=FAMILIES, generator: torch.Generator | None = None,
+           scale_ratio: float = 1.2, rotate_deg: float = 15.0, crop_ratio: float = 0.125,
+           cutout_ratio: float = 0.5, side: int = 32) -> AugDraw:
+    """Draw one family and per-sample parameters for a batch of ``n`` images."""
+    g = generator
+    family = families[int(torch.randint(len(families), (1,), generator=g))]
+    u = lambda *shape: torch.rand(*shape, generator=g)  # noqa: E731
+    if family == "color":
+        values = {"brightness": u(n) - 0.5, "saturation": u(n) * 2.0, "contrast": u(n) + 0.5}
+    elif family == "crop":
+        shift = int(side * crop_ratio + 0.5)
+        values = {"shift": torch.randint(-shift, shift + 1, (n, 2), generator=g).float()}
+    elif family == "cutout":
+        half = int(side * cutout_ratio + 0.5) // 2
+        values = {"center": torch.randint(0, side, (n, 2), generator=g), "half": torch.full((n,), half)}
+    elif family == "flip":
+        values = {"flip": u(n) < 0.5}
+    elif family == "scale":
+        values = {"scale": u(n, 2) * (scale_ratio - 1 / scale_ratio) + 1 / scale_ratio}
+    elif family == "rotate":
+        values = {"angle": (u(n) - 0.5) * 2 * math.radians(rotate_deg)}
+    else:
+        raise ValueError(f"unknown augmentation family {family!r}; valid: {FAMILIES}")
+    return AugDraw(family, values)
+
+
+def _affine(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    grid = F.affine_grid(theta.to(x), list(x.shape), align_corners=True)
+    return F.grid_sample(x, grid, align_corners=True)
+
+
+def apply(x: torch.Tensor, draw: AugDraw) -> torch.Tensor:
+    """Apply ``draw`` to images ``x`` (N x C x H x W); differentiable in ``x``."""
+    v = {k: t.to(x.device) for k, t in draw.values.items()}
+    n, c, h, w = x.shape
+    if len(next(iter(v.values()))) != n:
+        raise ValueError(f"augmentation draw is for {len(next(iter(v.values())))} images, got {n}")
+    if draw.family == "color":
+        x = x + v["brightness"].view(n, 1, 1, 1).to(x)
+        mean = x.mean(dim=1, keepdim=True)
+        x = (x - mean) * v["saturation"].view(n, 1, 1, 1).to(x) + mean
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        return (x - mean) * v["contrast"].view(n, 1, 1, 1).to(x) + mean
+    if draw.family == "crop":  # integer translation with zero fill
+        eye = torch.eye(2, device=x.device).expand(n, 2, 2)
+        t = v["shift"] * 2.0 / torch.tensor([w - 1, h - 1], device=x.device)
+        return _affine(x, torch.cat([eye, t.unsqueeze(2)], dim=2))
+    if draw.family == "cutout":
+        ys = torch.arange(h, device=x.device).view(1, h, 1)
+        xs = torch.arange(w, device=x.device).view(1, 1, w)
+        cy, cx = v["center"][:, 0].view(n, 1, 1), v["center"][:, 1].view(n, 1, 1)
+        half = v["half"].view(n, 1, 1)
+        hole = ((ys - cy).abs() < half) & ((xs - cx).abs() < half)
+        return x * (~hole).unsqueeze(1).to(x)
+    if draw.family == "flip":
+        return torch.where(v["flip"].view(n, 1, 1, 1), x.flip(3), x)
+    if draw.family == "scale":
+        theta = torch.zeros(n, 2, 3, device=x.device)
+        theta[:, 0, 0], theta[:, 1, 1] = v["scale"][:, 0], v["scale"][:, 1]
+        return _affine(x, theta)
+    if draw.family == "rotate":
+        a = v["angle"]
+        theta = torch.stack([torch.stack([a.cos(), -a.sin(), torch.zeros_like(a)], 1),
+                             torch.stack([a.sin(), a.cos(), torch.zeros_like(a)], 1)], 1)
+        return _affine(x, theta)
+    raise ValueError(f"unknown augmentation family {draw.family!r}")
+
+
+def augment(x: torch.Tensor, families=FAMILIES, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One fresh DSA draw applied to ``x``."""
+    return apply(x, sample(len(x), families, generator, side=x.shape[-1]))

@@ -1,0 +1,259 @@
+"""Datasets: MNIST, Fashion-MNIST and CIFAR-10 as float tensors in [0, 1], N x C x 32 x 32.
+
+Where the raw files come from, in order:
+  1. the data folder ``$GDD_DATA`` (default ``./data``), in torchvision's layout;
+  2. a mirror folder ``$GDD_DATA_MIRROR`` with the same layout, copied into the data folder;
+  3. torchvision's download, where a network exists.
+Every raw file is checked against torchvision's md5 before it is decoded. Decoded tensors are
+cached as uint8 next to the raw files, so a second load takes a fraction of a second.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import pickle
+import shutil
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gdd.io import atomic_save
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What a dataset is and which raw files (name -> md5) make it up."""
+    name: str
+    folder: str                       # sub-folder of the data root, torchvision's name
+    raw_dir: str                      # where the raw files live inside ``folder``
+    channels: int
+    classes: tuple[str, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    train_files: dict[str, str] = field(default_factory=dict)
+    test_files: dict[str, str] = field(default_factory=dict)
+    urls: tuple[str, ...] = ()        # base URLs tried in order for a download
+    archive: tuple[str, str] | None = None  # (file name, md5) of a tarball holding raw_dir
+
+    @property
+    def files(self) -> dict[str, str]:
+        return {**self.train_files, **self.test_files}
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "mnist": DatasetSpec(
+        name="mnist", folder="MNIST", raw_dir="raw", channels=1,
+        classes=tuple(str(i) for i in range(10)), mean=(0.1307,), std=(0.3081,),
+        train_files={"train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+                     "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432"},
+        test_files={"t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+                    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c"},
+        urls=("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
+    ),
+    "fashion_mnist": DatasetSpec(
+        name="fashion_mnist", folder="FashionMNIST", raw_dir="raw", channels=1,
+        classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                 "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        mean=(0.2861,), std=(0.3530,),
+        train_files={"train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+                     "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe"},
+        test_files={"t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+                    "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310"},
+        urls=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+    ),
+    "cifar10": DatasetSpec(
+        name="cifar10", folder="", raw_dir="cifar-10-batches-py", channels=3,
+        classes=("airplane", "automobile", "bird", "cat", "deer",
+                 "dog", "frog", "horse", "ship", "truck"),
+        mean=(0.4914, 0.4822, 0.4465), std=(0.2023, 0.1994, 0.2010),
+        train_files={"data_batch_1": "c99cafc152244af753f735de768cd75f",
+                     "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+                     "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+                     "data_batch_4": "634d18415352ddfa80567beed471001a",
+                     "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb"},
+        test_files={"test_batch": "40351d587109b95175f43aff81a1287e"},
+        urls=("https://www.cs.toronto.edu/~kriz/",),
+        archive=("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a"),
+    ),
+}
+
+
+class DataError(RuntimeError):
+    """Missing, corrupt or unknown data; the message says how to fix it."""
+
+
+def get_spec(name: str) -> DatasetSpec:
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
+    return DATASETS[name]
+
+
+def data_root() -> Path:
+    return Path(os.environ.get("GDD_DATA", "./data")).expanduser()
+
+
+def raw_folder(spec: DatasetSpec, root: Path | None = None) -> Path:
+    root = data_root() if root is None else Path(root)
+    return root / spec.folder / spec.raw_dir
+
+
+def md5sum(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _check_md5(path: Path, expected: str) -> None:
+    actual = md5sum(path)
+    if actual != expected:
+        raise DataError(
+            f"corrupt data file {path}: md5 is {actual}, expected {expected}. "
+            f"Delete it and run `gdd data fetch` again (with GDD_DATA_MIRROR set to a good copy); "
+            f"it is not replaced automatically.")
+
+
+def _copy_from_mirror(spec: DatasetSpec, dest: Path, mirror: Path) -> None:
+    src = mirror / spec.folder / spec.raw_dir
+    for fname in spec.files:
+        if not (dest / fname).exists() and (src / fname).exists():
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src / fname, dest / f"{fname}.part")
+            os.replace(dest / f"{fname}.part", dest / fname)
+    if spec.archive and any(not (dest / f).exists() for f in spec.files):
+        tar = mirror / spec.folder / spec.archive[0]
+        if tar.exists():
+            _check_md5(tar, spec.archive[1])
+            _extract(tar, dest.parent)
+
+
+def _extract(tar: Path, into: Path) -> None:
+    with tarfile.open(tar, "r:gz") as t:
+        t.extractall(into, filter="data")
+
+
+def _download(spec: DatasetSpec, dest: Path) -> None:
+    from torchvision.datasets.utils import download_url
+    if spec.archive:
+        fname, md5 = spec.archive
+        download_url(spec.urls[0] + fname, str(dest.parent), fname, md5)
+        _extract(dest.parent / fname, dest.parent)
+        return
+    for fname, md5 in spec.files.items():
+        if (dest / fname).exists():
+            continue
+        for base in spec.urls:
+            try:
+                download_url(base + fname, str(dest), fname, md5)
+                break
+            except Exception:  # try the next mirror
+                continue
+
+
+def ensure_raw(spec: DatasetSpec, root: Path | None = None, download: bool = True) -> Path:
+    """Make every raw file of ``spec`` present and md5-verified; return the raw folder."""
+    dest = raw_folder(spec, root)
+    missing = [f for f in spec.files if not (dest / f).exists()]
+    mirror = os.environ.get("GDD_DATA_MIRROR")
+    if missing and mirror:
+        _copy_from_mirror(spec, dest, Path(mirror).expanduser())
+    missing = [f for f in spec.files if not (dest / f).exists()]
+    if missing and download:
+        try:
+            _download(spec, dest)
+        except Exception:  # no network: fall through to the error below
+            pass
+    missing = [f for f in spec.files if not (dest / f).exists()]
+    if missing:
+        looked = [str(dest)] + ([str(Path(mirror) / spec.folder / spec.raw_dir)] if mirror else [])
+        raise DataError(
+            f"dataset {spec.name!r} is missing {', '.join(missing)}; looked in {', '.join(looked)}"
+            f"{' and tried a download' if download else ''}. Fix: point GDD_DATA_MIRROR at a folder "
+            f"in torchvision's layout (e.g. `GDD_DATA_MIRROR=../shared/data gdd data fetch`), "
+            f"or run `gdd data fetch` where a network exists.")
+    for fname, md5 in spec.files.items():
+        _check_md5(dest / fname, md5)
+    return dest
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with open(path, "rb") as f:
+        d = pickle.load(f, encoding="latin1")
+    return np.asarray(d["data"], np.uint8).reshape(-1, 3, 32, 32), np.asarray(d["labels"], np.int64)
+
+
+def _decode(spec: DatasetSpec, raw: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 images N x C x 32 x 32 and int64 labels N."""
+    files = list(spec.train_files if train else spec.test_files)
+    if spec.channels == 1:  # idx: images file then labels file
+        images = torch.from_numpy(_read_idx(raw / files[0]).copy()).unsqueeze(1)
+        labels = torch.from_numpy(_read_idx(raw / files[1]).astype(np.int64))
+        images = torch.nn.functional.pad(images, (2, 2, 2, 2))  # 28x28 -> 32x32
+    else:
+        parts = [_read_cifar_batch(raw / f) for f in files]
+        images = torch.from_numpy(np.concatenate([p[0] for p in parts]))
+        labels = torch.from_numpy(np.concatenate([p[1] for p in parts]))
+    return images, labels
+
+
+def load(name: str | DatasetSpec, train: bool = True, root: Path | None = None,
+         download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Load a split as (images float32 N x C x 32 x 32 in [0, 1], labels int64 N)."""
+    spec = name if isinstance(name, DatasetSpec) else get_spec(name)
+    raw = raw_folder(spec, root)
+    split = "train" if train else "test"
+    cache = raw.parent / f"gdd_cache_{split}.pt"
+    key = sorted((spec.train_files if train else spec.test_files).items())
+    if cache.exists():
+        blob = torch.load(cache, weights_only=True)
+        if blob.get("key") == repr(key):
+            return blob["images"].float().div_(255), blob["labels"]
+    ensure_raw(spec, root, download)
+    images, labels = _decode(spec, raw, train)
+    atomic_save({"key": repr(key), "images": images, "labels": labels}, cache)
+    return images.float().div_(255), labels
+
+
+def class_balanced_subset(labels: torch.Tensor, ipc: int, num_classes: int,
+                          generator: torch.Generator) -> torch.Tensor:
+    """Indices of ``ipc`` random examples of every class (sorted by class)."""
+    if ipc <= 0:
+        raise ValueError(f"images per class must be positive, got ipc={ipc}")
+    idx = []
+    for c in range(num_classes):
+        pool = (labels == c).nonzero().squeeze(1)
+        if len(pool) < ipc:
+            raise ValueError(f"class {c} has only {len(pool)} examples, fewer than ipc={ipc}")
+        idx.append(pool[torch.randperm(len(pool), generator=generator)[:ipc]])
+    return torch.cat(idx)
+
+
+def check(root: Path | None = None) -> list[dict]:
+    """Per dataset: which raw files are present and verified. Never downloads or copies."""
+    rows = []
+    for spec in DATASETS.values():
+        raw = raw_folder(spec, root)
+        for fname, md5 in spec.files.items():
+            path = raw / fname
+            status = "missing"
+            if path.exists():
+                status = "ok" if md5sum(path) == md5 else "CORRUPT"
+            rows.append({"dataset": spec.name, "file": str(path), "status": status})
+    return rows

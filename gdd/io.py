@@ -1,0 +1,107 @@
+"""Atomic writes, checkpoints that resume only under the same config, and image-set files."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def _atomic(path: Path, write) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """torch.save to a temp file in the same folder, then rename over ``path``."""
+    _atomic(path, lambda f: torch.save(obj, f))
+
+
+def atomic_write_json(obj: Any, path: Path) -> None:
+    _atomic(path, lambda f: f.write((json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()))
+
+
+def atomic_write_text(text: str, path: Path) -> None:
+    _atomic(path, lambda f: f.write(text.encode()))
+
+
+class ConfigMismatch(RuntimeError):
+    """A run folder holds a checkpoint made under another config."""
+
+
+def config_dict(config) -> dict:
+    return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+
+
+def check_same_config(saved: dict, config, where: Path) -> None:
+    new = config_dict(config)
+    differ = sorted(k for k in set(saved) | set(new) if saved.get(k) != new.get(k))
+    if differ:
+        detail = ", ".join(f"{k}: {saved.get(k)!r} -> {new.get(k)!r}" for k in differ)
+        raise ConfigMismatch(
+            f"{where} holds a run with a different config ({detail}). "
+            f"Use another --out folder, or delete it to start over.")
+
+
+def load_checkpoint(out: Path, config) -> dict | None:
+    """The checkpoint in ``out`` if there is one (refused if made under another config)."""
+    path = Path(out) / "checkpoint.pt"
+    if not path.exists():
+        return None
+    ckpt = torch.load(path, weights_only=False, map_location="cpu")
+    check_same_config(ckpt["config"], config, path)
+    return ckpt
+
+
+def save_checkpoint(out: Path, config, **state) -> None:
+    atomic_save({"config": config_dict(config), **state}, Path(out) / "checkpoint.pt")
+    atomic_write_json(config_dict(config), Path(out) / "config.json")
+
+
+class NonFiniteLoss(FloatingPointError):
+    pass
+
+
+def check_finite(step: int, **losses: float) -> None:
+    """Stop a run on NaN/inf before anything of it is saved."""
+    bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
+    if bad:
+        raise NonFiniteLoss(
+            f"non-finite loss at step {step}: {bad}. The last good checkpoint is kept; "
+            f"lower the learning rate or the loss weights and rerun to resume.")
+
+
+def save_image_set(images: torch.Tensor, labels: torch.Tensor, meta: dict, path: Path) -> None:
+    """The image-set format every stage writes: float32 N x C x 32 x 32 in [0, 1], int64 N."""
+    atomic_save({"images": images.detach().float().cpu().clamp(0, 1),
+                 "labels": labels.detach().long().cpu(), "meta": meta}, path)
+
+
+def load_image_set(path: Path) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"image set {path} does not exist; write one with `gdd sample`")
+    blob = torch.load(path, weights_only=False, map_location="cpu")
+    if not isinstance(blob, dict) or not {"images", "labels"} <= set(blob):
+        raise ValueError(f"{path} is not an image set: expected a dict with 'images' and 'labels'")
+    images, labels = blob["images"], blob["labels"]
+    if images.ndim != 4 or images.shape[-2:] != (32, 32) or len(images) != len(labels):
+        raise ValueError(f"{path}: images must be N x C x 32 x 32 with N labels, "
+                         f"got {tuple(images.shape)} and {tuple(labels.shape)}")
+    return images.float(), labels.long(), blob.get("meta", {})

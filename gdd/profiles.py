@@ -1,0 +1,78 @@
+"""Compute budgets, one place. Every notebook and `make reproduce` take a profile by name.
+
+- ``smoke``: seconds per stage on a laptop CPU; checks that every code path runs, numbers
+  mean nothing.
+- ``cpu``: what the book shows when no GPU was available; about an hour on 2 CPU cores for
+  Table 1 on MNIST and Fashion-MNIST. Narrow GAN, few epochs, short evaluations.
+- ``gpu``: everything reachable on one H100 in about 25 minutes of GPU time.
+- ``paper``: the paper's settings (DiM's GAN and matching budgets, 1000-epoch evaluation,
+  5 networks): hours of GPU time.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    datasets: tuple[str, ...] = ("mnist", "fashion_mnist")
+    ipcs: tuple[int, ...] = (1, 10, 50)
+    # evaluation protocol: epochs per IPC, networks per evaluation
+    eval_epochs: dict[int, int] = field(default_factory=lambda: {1: 1000, 10: 1000, 50: 1000})
+    eval_runs: int = 5
+    eval_test_size: int | None = None          # None: the whole test set
+    # stage 1: conditional GAN
+    gan_width: int = 196
+    gan_noise: int = 100
+    gan_epochs: int = 150
+    gan_batch: int = 128
+    gan_train_size: int | None = None          # None: the whole training set
+    # stage 2: distillation (matching)
+    distill_epochs: int = 100
+    distill_steps_per_epoch: int | None = None  # None: one pass over the training set
+    distill_batch: int = 64
+    pool: tuple[str, ...] = ("convnet3", "resnet10", "resnet18")
+    pool_width: int | None = None              # None: each pool model's own default width
+    # Table 2 / Figure 3
+    cross_models: tuple[str, ...] = ("convnet3", "resnet18", "alexnet", "vgg11")
+    cross_matchers: tuple[str, ...] = ("convnet3", "resnet18")
+    ablation_lambdas: tuple[float, ...] = (0.0, 1e-4, 1e-3, 1e-2, 1e-1)
+    ablation_dataset: str = "cifar10"
+    # data-free KD (SSD-KD)
+    teacher_epochs: int = 200
+    datafree_iters: int = 2000
+
+    def epochs_for(self, ipc: int) -> int:
+        return self.eval_epochs.get(ipc, max(self.eval_epochs.values()))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        name="smoke", datasets=("mnist",), ipcs=(1, 2), eval_epochs={1: 2, 2: 2}, eval_runs=1,
+        eval_test_size=500, gan_width=16, gan_noise=32, gan_epochs=1, gan_batch=32, gan_train_size=256,
+        distill_epochs=1, distill_steps_per_epoch=4, distill_batch=16, pool_width=8,
+        cross_models=("convnet3", "alexnet"), cross_matchers=("convnet3",), ablation_lambdas=(0.0, 1e-3),
+        ablation_dataset="mnist", teacher_epochs=1, datafree_iters=5),
+    "cpu": Profile(
+        name="cpu", eval_epochs={1: 200, 10: 60, 50: 24}, eval_runs=3,
+        gan_width=64, gan_noise=100, gan_epochs=4, gan_batch=128,
+        distill_epochs=4, distill_steps_per_epoch=50, distill_batch=64, pool_width=32,
+        cross_models=("convnet3", "resnet18", "alexnet", "vgg11"), cross_matchers=("convnet3", "resnet18"),
+        ablation_lambdas=(0.0, 1e-4, 1e-3, 1e-2, 1e-1), ablation_dataset="fashion_mnist",
+        teacher_epochs=3, datafree_iters=300),
+    "gpu": Profile(
+        name="gpu", eval_epochs={1: 300, 10: 300, 50: 300}, eval_runs=5,
+        gan_width=128, gan_epochs=20, distill_epochs=10, distill_steps_per_epoch=200, pool_width=32,
+        ablation_dataset="fashion_mnist", teacher_epochs=30, datafree_iters=3000),
+    "paper": Profile(name="paper", datasets=("mnist", "fashion_mnist", "cifar10"), pool_width=32),
+}
+
+
+def get_profile(name: str) -> Profile:
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; valid: {', '.join(PROFILES)}")
+    return PROFILES[name]

@@ -1,0 +1,114 @@
+"""The results store: one JSON file per experiment, keyed by its config, with provenance.
+
+``cached_run(name, config, fn, profile)`` returns the stored result when the same experiment
+(same name and config) was already run under that profile, and otherwise runs ``fn()`` and
+writes ``results/<profile>/<name>-<key>.json`` atomically with: profile, full config, device
+name, git commit, start time, wall time and package versions.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from gdd.io import atomic_write_json
+
+
+def results_root() -> Path:
+    return Path(os.environ.get("GDD_RESULTS", "results"))
+
+
+def device_name(device: str | torch.device = "cpu") -> str:
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu} ({torch.get_num_threads()} threads)"
+
+
+def git_commit() -> str:
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def versions() -> dict:
+    import torchvision
+    from gdd import __version__
+    return {"python": sys.version.split()[0], "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "gdd": __version__}
+
+
+def provenance(profile: str, device: str | torch.device = "cpu") -> dict:
+    return {"profile": profile, "device": device_name(device), "commit": git_commit(),
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "versions": versions(), "host": platform.node()}
+
+
+def as_dict(config) -> dict:
+    return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+
+
+def config_key(config) -> str:
+    text = json.dumps(as_dict(config), sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+def result_path(name: str, config, profile: str) -> Path:
+    return results_root() / profile / f"{name}-{config_key(config)}.json"
+
+
+def write_record(path: Path, name: str, config, result: dict, prov: dict, wall_time_s: float) -> dict:
+    record = {"name": name, "config": as_dict(config), "provenance": {**prov, "wall_time_s": round(wall_time_s, 2)},
+              "result": result}
+    atomic_write_json(record, path)
+    return record
+
+
+def load_record(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def cached_run(name: str, config, fn: Callable[[], dict], profile: str, force: bool = False,
+               device: str | torch.device = "cpu", path: Path | None = None) -> dict:
+    """The stored record of experiment ``name`` under ``config``; runs ``fn()`` if there is none
+    (or ``force``). ``fn`` returns a JSON-serialisable dict."""
+    path = Path(path) if path else result_path(name, config, profile)
+    if path.exists() and not force:
+        record = load_record(path)
+        if record.get("config") == json.loads(json.dumps(as_dict(config), default=str)):
+            return record
+    prov, start = provenance(profile, device), time.time()
+    result = fn()
+    print(f"[gdd] {name}: result written to {path}", file=sys.stderr)
+    return write_record(path, name, config, result, prov, time.time() - start)
+
+
+def find_records(profile: str, name: str | None = None) -> list[dict]:
+    """All stored records of a profile (optionally of one experiment name)."""
+    folder = results_root() / profile
+    paths = sorted(folder.glob(f"{name}-*.json" if name else "*.json"))
+    return [load_record(p) for p in paths]

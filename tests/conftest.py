@@ -1,0 +1,27 @@
+"""Test set-up: real data comes from $GDD_DATA (default ./data), filled from $GDD_DATA_MIRROR.
+
+A test that needs MNIST or Fashion-MNIST fails (never skips) when the data cannot be found.
+"""
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("GDD_DATA", str(ROOT / "data"))
+if "GDD_DATA_MIRROR" not in os.environ and (ROOT.parent / "shared" / "data").is_dir():
+    os.environ["GDD_DATA_MIRROR"] = str(ROOT.parent / "shared" / "data")
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    from gdd import data
+    return data.load("mnist", train=True, download=False), data.load("mnist", train=False, download=False)
+
+
+@pytest.fixture(scope="session")
+def fashion():
+    from gdd import data
+    return data.load("fashion_mnist", train=True, download=False), data.load("fashion_mnist", train=False, download=False)
