@@ -85,6 +85,68 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def _gen_config(args, stage: str):
+    from gdd.distill import GenConfig
+    from gdd.profiles import get_profile
+    from gdd import experiments
+    if args.profile:
+        p = get_profile(args.profile)
+        cfg = (experiments.gan_config(p, args.dataset, args.seed) if stage == "gan" else
+               experiments.distill_config(p, args.dataset, args.method, seed=args.seed))
+    else:
+        cfg = GenConfig(dataset=args.dataset, stage=stage, seed=args.seed)
+    changes = {k: getattr(args, k) for k in ("width", "noise", "epochs", "batch", "steps_per_epoch",
+                                              "train_size", "lr_g", "lr_d", "checkpoint_every")
+               if getattr(args, k, None) is not None}
+    if stage == "distill":
+        changes.update(method=args.method, init=str(args.gan))
+        for k in ("lambda_global", "lambda_local", "pool_width"):
+            if getattr(args, k) is not None:
+                changes[k] = getattr(args, k)
+        if args.pool:
+            changes["pool"] = tuple(args.pool.split(","))
+    import dataclasses
+    return dataclasses.replace(cfg, **changes)
+
+
+def cmd_train(args, stage: str) -> int:
+    from gdd.distill import train
+    cfg = _gen_config(args, stage)
+    summary = train(cfg, args.out, device=args.device, stop_after=args.stop_after)
+    if summary["finished"]:
+        print(f"finished: {args.out}/generator.pt ({summary['steps']} steps, {summary['wall_time_s']:.0f} s)")
+    else:
+        print(f"stopped at step {summary['step']}/{summary['total']}; rerun the same command to resume")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from gdd.deploy import sample_to_file
+    t = sample_to_file(args.generator, args.ipc, args.seed, args.out, args.device)
+    print(f"{t['images']} images ({args.ipc} per class) in {t['sample_s']:.3f} s -> {args.out} "
+          f"and {args.out.with_suffix('.png')}")
+    return 0
+
+
+def cmd_reproduce(args) -> int:
+    from gdd.reproduce import reproduce
+    reproduce(args.profile, args.device, force=args.force, stages=args.stage)
+    return 0
+
+
+def _add_gen_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", required=True, choices=list(data.DATASETS))
+    p.add_argument("--out", type=Path, required=True, help="run folder (resumed if it holds a checkpoint)")
+    p.add_argument("--profile", help="start from a profile's budget (smoke, cpu, gpu, paper); options override")
+    for name, kind in (("width", positive_int), ("noise", positive_int), ("epochs", positive_int),
+                       ("batch", positive_int), ("steps-per-epoch", positive_int), ("train-size", positive_int),
+                       ("lr-g", float), ("lr-d", float), ("checkpoint-every", positive_int)):
+        p.add_argument(f"--{name}", type=kind)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=default_device())
+    p.add_argument("--stop-after", type=positive_int, help="stop after this many steps (resume later)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gdd", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -110,6 +172,35 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default=default_device())
     e.add_argument("--force", action="store_true", help="recompute even if --out holds this result")
     e.set_defaults(fn=cmd_evaluate)
+
+    g = sub.add_parser("train-gan", help="stage 1: train the conditional GAN")
+    _add_gen_options(g)
+    g.set_defaults(fn=lambda a: cmd_train(a, "gan"))
+
+    s = sub.add_parser("distill", help="stage 2: tune the generator with global/local matching")
+    _add_gen_options(s)
+    s.add_argument("--method", required=True, choices=["cgan", "dim", "gdd"])
+    s.add_argument("--gan", type=Path, required=True, help="the finished stage-1 run folder")
+    s.add_argument("--lambda-global", type=non_negative_float)
+    s.add_argument("--lambda-local", type=non_negative_float)
+    s.add_argument("--pool", help="comma-separated model names, e.g. convnet3,resnet10,resnet18")
+    s.add_argument("--pool-width", type=positive_int)
+    s.set_defaults(fn=lambda a: cmd_train(a, "distill"))
+
+    m = sub.add_parser("sample", help="stage 3: sample a class-balanced image set from a generator")
+    m.add_argument("--generator", type=Path, required=True, help="generator.pt (or its run folder)")
+    m.add_argument("--ipc", type=positive_int, required=True)
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--out", type=Path, required=True, help="SET.pt (a grid SET.png is written beside it)")
+    m.add_argument("--device", default=default_device())
+    m.set_defaults(fn=cmd_sample)
+
+    r = sub.add_parser("reproduce", help="compute every result of a profile (resumes; reuses finished ones)")
+    r.add_argument("--profile", required=True, choices=["smoke", "cpu", "gpu", "paper"])
+    r.add_argument("--stage", action="append", help="only these stages (repeatable); default: all")
+    r.add_argument("--force", action="store_true", help="recompute even stored results")
+    r.add_argument("--device", default=default_device())
+    r.set_defaults(fn=cmd_reproduce)
     return p
 
 
@@ -121,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"gdd: unknown model {args.model!r}; valid names: {', '.join(MODELS)}")
     try:
         return args.fn(args)
-    except (data.DataError, ValueError, FileNotFoundError) as err:
+    except (data.DataError, ValueError, FileNotFoundError, RuntimeError, FloatingPointError) as err:
         raise SystemExit(f"gdd: error: {err}")
 
 

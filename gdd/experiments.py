@@ -3,12 +3,19 @@ experiment (profile + config) already ran, and otherwise runs it and stores it u
 ``results/<profile>/``. Notebooks and ``gdd reproduce`` call these; nothing else trains."""
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
 import torch
 
 from gdd import data
+from gdd.deploy import sample_to_file
+from gdd.distill import GenConfig, load_finished, train
 from gdd.evaluate import EvalConfig, evaluate_set
+from gdd.io import load_image_set
 from gdd.profiles import Profile, get_profile
-from gdd.results import cached_run
+from gdd.results import cached_run, config_key, is_stale
 
 
 def _profile(profile: Profile | str) -> Profile:
@@ -32,7 +39,7 @@ def evaluate_images(images, labels, dataset: str, profile: Profile, ipc: int, mo
 
 
 def random_baseline(profile: Profile | str, dataset: str, ipc: int, model: str = "convnet3",
-                    seed: int = 0, device="cpu", force: bool = False) -> dict:
+                    seed: int = 0, device="cpu", force: bool | float = False) -> dict:
     """Class-balanced random real subset at ``ipc``, trained on with the evaluation protocol."""
     profile = _profile(profile)
     cfg = eval_config(profile, ipc, model, seed)
@@ -46,3 +53,79 @@ def random_baseline(profile: Profile | str, dataset: str, ipc: int, model: str =
         return evaluate_images(x[idx], y[idx], dataset, profile, ipc, model, device, seed)
 
     return cached_run(f"{dataset}-random-ipc{ipc}-{model}", config, run, profile.name, force, device)
+
+
+# ---- the generative pipeline: stage 1 (GAN), stage 2 (distillation), stage 3 (deployment) ----
+
+def runs_root() -> Path:
+    """Where large artefacts (checkpoints, generators, image sets) go; not in git."""
+    return Path(os.environ.get("GDD_RUNS", "runs"))
+
+
+def gan_config(profile: Profile | str, dataset: str, seed: int = 0) -> GenConfig:
+    p = _profile(profile)
+    return GenConfig(dataset=dataset, stage="gan", method="cgan", width=p.gan_width, noise=p.gan_noise,
+                     epochs=p.gan_epochs, batch=p.gan_batch, steps_per_epoch=p.gan_steps_per_epoch,
+                     train_size=p.gan_train_size, lr_g=p.gan_lr, lr_d=p.gan_lr, seed=seed,
+                     checkpoint_every=p.checkpoint_every)
+
+
+def run_folder(profile: Profile | str, cfg: GenConfig) -> Path:
+    key = config_key(cfg)
+    return runs_root() / _profile(profile).name / cfg.dataset / f"{cfg.stage}-{cfg.method}-{key}"
+
+
+def distill_config(profile: Profile | str, dataset: str, method: str, lambda_global: float | None = None,
+                   lambda_local: float | None = None, pool: tuple[str, ...] | None = None,
+                   seed: int = 0) -> GenConfig:
+    p = _profile(profile)
+    gan = gan_config(p, dataset, seed)
+    return GenConfig(dataset=dataset, stage="distill", method=method,
+                     lambda_global=p.lambda_global if lambda_global is None else lambda_global,
+                     lambda_local=p.lambda_local if lambda_local is None else lambda_local,
+                     pool=tuple(pool or p.pool), pool_width=p.pool_width, width=gan.width, noise=gan.noise,
+                     epochs=p.distill_epochs, batch=p.distill_batch, steps_per_epoch=p.distill_steps_per_epoch,
+                     train_size=p.gan_train_size, lr_g=p.distill_lr, lr_d=p.distill_lr, seed=seed,
+                     init=str(run_folder(p, gan)), checkpoint_every=p.checkpoint_every)
+
+
+def train_generator(profile: Profile | str, cfg: GenConfig, device="cpu", force: bool | float = False,
+                    stop_after: int | None = None) -> tuple[dict, Path]:
+    """Run (or resume, or reuse) a stage-1 or stage-2 run; (summary, run folder).
+    ``force`` as in ``results.is_stale``: the run is redone if its last write is stale."""
+    folder = run_folder(profile, cfg)
+    last = max(folder.glob("*.json"), key=lambda f: f.stat().st_mtime, default=None) if folder.exists() else None
+    if last is not None and is_stale(last, force):
+        shutil.rmtree(folder)
+    if cfg.stage == "distill":
+        init = gan_config(profile, cfg.dataset, cfg.seed)
+        if Path(cfg.init) == run_folder(profile, init):
+            summary, _ = train_generator(profile, init, device, force, stop_after=stop_after)
+            if not summary["finished"]:
+                return summary, folder
+    return train(cfg, folder, device=device, stop_after=stop_after), folder
+
+
+def method_result(profile: Profile | str, dataset: str, method: str, ipc: int, model: str = "convnet3",
+                  device="cpu", force: bool | float = False, seed: int = 0, **distill_overrides) -> dict:
+    """Distil with ``method`` (cgan | dim | gdd), sample ``ipc`` images per class, evaluate."""
+    p = _profile(profile)
+    if method == "random":
+        return random_baseline(p, dataset, ipc, model, seed, device, force)
+    gen_cfg = distill_config(p, dataset, method, seed=seed, **distill_overrides)
+    cfg = eval_config(p, ipc, model, seed)
+    config = {"dataset": dataset, "method": method, "ipc": ipc, "eval": cfg, "generator": gen_cfg,
+              "gan": gan_config(p, dataset, seed), "sample_seed": seed, "test_size": p.eval_test_size}
+
+    def run():
+        summary, folder = train_generator(p, gen_cfg, device, force)
+        gan_summary = load_finished(Path(gen_cfg.init))
+        set_path = folder / f"ipc{ipc}-seed{seed}.pt"
+        timing = sample_to_file(folder / "generator.pt", ipc, seed, set_path, device)
+        x, y, _ = load_image_set(set_path)
+        result = evaluate_images(x, y, dataset, p, ipc, model, device, seed)
+        return {**result, "sampling": timing, "distill_wall_time_s": summary["wall_time_s"],
+                "gan_wall_time_s": gan_summary["wall_time_s"], "image_set": str(set_path)}
+
+    tag = "" if not distill_overrides else "-" + "-".join(f"{k}{v}" for k, v in sorted(distill_overrides.items()))
+    return cached_run(f"{dataset}-{method}{tag}-ipc{ipc}-{model}", config, run, p.name, force, device)

@@ -41,6 +41,10 @@ def atomic_write_text(text: str, path: Path) -> None:
     _atomic(path, lambda f: f.write(text.encode()))
 
 
+def atomic_write_bytes(blob: bytes, path: Path) -> None:
+    _atomic(path, lambda f: f.write(blob))
+
+
 class ConfigMismatch(RuntimeError):
     """A run folder holds a checkpoint made under another config."""
 

@@ -28,17 +28,23 @@ class Profile:
     gan_epochs: int = 150
     gan_batch: int = 128
     gan_train_size: int | None = None          # None: the whole training set
+    gan_steps_per_epoch: int | None = None     # None: one pass over the training set
+    gan_lr: float = 1e-4
     # stage 2: distillation (matching)
     distill_epochs: int = 100
     distill_steps_per_epoch: int | None = None  # None: one pass over the training set
     distill_batch: int = 64
+    distill_lr: float = 5e-6                   # DiM's matching-stage learning rate (G and critic)
+    lambda_global: float = 0.01
+    lambda_local: float = 0.001
+    checkpoint_every: int = 100                # steps
     pool: tuple[str, ...] = ("convnet3", "resnet10", "resnet18")
     pool_width: int | None = None              # None: each pool model's own default width
     # Table 2 / Figure 3
     cross_models: tuple[str, ...] = ("convnet3", "resnet18", "alexnet", "vgg11")
     cross_matchers: tuple[str, ...] = ("convnet3", "resnet18")
     ablation_lambdas: tuple[float, ...] = (0.0, 1e-4, 1e-3, 1e-2, 1e-1)
-    ablation_dataset: str = "cifar10"
+    focus_dataset: str = "cifar10"
     # data-free KD (SSD-KD)
     teacher_epochs: int = 200
     datafree_iters: int = 2000
@@ -54,20 +60,21 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", datasets=("mnist",), ipcs=(1, 2), eval_epochs={1: 2, 2: 2}, eval_runs=1,
         eval_test_size=500, gan_width=16, gan_noise=32, gan_epochs=1, gan_batch=32, gan_train_size=256,
-        distill_epochs=1, distill_steps_per_epoch=4, distill_batch=16, pool_width=8,
+        gan_steps_per_epoch=4, distill_epochs=2, distill_steps_per_epoch=2, distill_batch=16, distill_lr=1e-4,
+        pool_width=8, checkpoint_every=2,
         cross_models=("convnet3", "alexnet"), cross_matchers=("convnet3",), ablation_lambdas=(0.0, 1e-3),
-        ablation_dataset="mnist", teacher_epochs=1, datafree_iters=5),
+        focus_dataset="mnist", teacher_epochs=1, datafree_iters=5),
     "cpu": Profile(
         name="cpu", eval_epochs={1: 200, 10: 60, 50: 24}, eval_runs=3,
-        gan_width=64, gan_noise=100, gan_epochs=4, gan_batch=128,
-        distill_epochs=4, distill_steps_per_epoch=50, distill_batch=64, pool_width=32,
+        gan_width=32, gan_noise=100, gan_epochs=2, gan_batch=64, gan_steps_per_epoch=500,
+        distill_epochs=4, distill_steps_per_epoch=50, distill_batch=64, distill_lr=1e-4, pool_width=16,
         cross_models=("convnet3", "resnet18", "alexnet", "vgg11"), cross_matchers=("convnet3", "resnet18"),
-        ablation_lambdas=(0.0, 1e-4, 1e-3, 1e-2, 1e-1), ablation_dataset="fashion_mnist",
+        ablation_lambdas=(0.0, 1e-4, 1e-3, 1e-2, 1e-1), focus_dataset="fashion_mnist",
         teacher_epochs=3, datafree_iters=300),
     "gpu": Profile(
         name="gpu", eval_epochs={1: 300, 10: 300, 50: 300}, eval_runs=5,
-        gan_width=128, gan_epochs=20, distill_epochs=10, distill_steps_per_epoch=200, pool_width=32,
-        ablation_dataset="fashion_mnist", teacher_epochs=30, datafree_iters=3000),
+        gan_width=128, gan_epochs=20, distill_epochs=10, distill_steps_per_epoch=200, distill_lr=2e-5, pool_width=32,
+        focus_dataset="fashion_mnist", teacher_epochs=30, datafree_iters=3000),
     "paper": Profile(name="paper", datasets=("mnist", "fashion_mnist", "cifar10"), pool_width=32),
 }
 

@@ -68,12 +68,19 @@ def provenance(profile: str, device: str | torch.device = "cpu") -> dict:
             "versions": versions(), "host": platform.node()}
 
 
+def _plain(obj):
+    if dataclasses.is_dataclass(obj):
+        return dataclasses.asdict(obj)
+    return str(obj)
+
+
 def as_dict(config) -> dict:
-    return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+    """``config`` (a dataclass or a dict holding dataclasses) as plain JSON data."""
+    return json.loads(json.dumps(config, default=_plain))
 
 
 def config_key(config) -> str:
-    text = json.dumps(as_dict(config), sort_keys=True, default=str)
+    text = json.dumps(as_dict(config), sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 
@@ -92,19 +99,28 @@ def load_record(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
-def cached_run(name: str, config, fn: Callable[[], dict], profile: str, force: bool = False,
+def is_stale(path: Path, force: bool | float) -> bool:
+    """``force`` True: always recompute; a float (a POSIX time): recompute what was written before
+    it, so an interrupted forced reproduction resumes; False: never."""
+    if isinstance(force, bool):
+        return force
+    return Path(path).stat().st_mtime < force
+
+
+def cached_run(name: str, config, fn: Callable[[], dict], profile: str, force: bool | float = False,
                device: str | torch.device = "cpu", path: Path | None = None) -> dict:
     """The stored record of experiment ``name`` under ``config``; runs ``fn()`` if there is none
-    (or ``force``). ``fn`` returns a JSON-serialisable dict."""
+    (or it is stale, see ``is_stale``). ``fn`` returns a JSON-serialisable dict."""
     path = Path(path) if path else result_path(name, config, profile)
-    if path.exists() and not force:
+    if path.exists() and not is_stale(path, force):
         record = load_record(path)
-        if record.get("config") == json.loads(json.dumps(as_dict(config), default=str)):
+        if record.get("config") == as_dict(config):
             return record
     prov, start = provenance(profile, device), time.time()
     result = fn()
+    record = write_record(path, name, config, result, prov, time.time() - start)
     print(f"[gdd] {name}: result written to {path}", file=sys.stderr)
-    return write_record(path, name, config, result, prov, time.time() - start)
+    return record
 
 
 def find_records(profile: str, name: str | None = None) -> list[dict]:

@@ -1,0 +1,65 @@
+"""Stage 3: deployment. Sample any images-per-class budget from a trained generator, with no
+re-optimisation: x = G(z, y) for N noise vectors per class."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from gdd.distill import IncompatibleCheckpoint, load_state, save_png
+from gdd.gan import Generator, to_unit
+from gdd.io import save_image_set
+
+REQUIRED_META = ("dataset", "channels", "num_classes", "width", "noise")
+
+
+def load_generator(path: Path, device: str | torch.device = "cpu") -> tuple[Generator, dict]:
+    """The generator of a finished run (``generator.pt``, or the run folder holding it)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "generator.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"generator checkpoint {path} does not exist; "
+                                f"finish `gdd train-gan` or `gdd distill` first")
+    blob = torch.load(path, weights_only=False, map_location="cpu")
+    if not isinstance(blob, dict) or "state_dict" not in blob or \
+            any(k not in blob.get("meta", {}) for k in REQUIRED_META):
+        raise IncompatibleCheckpoint(f"{path} is not a gdd generator checkpoint "
+                                     f"(expected 'state_dict' and meta with {', '.join(REQUIRED_META)})")
+    meta = blob["meta"]
+    G = Generator(meta["channels"], meta["num_classes"], meta["width"], meta["noise"])
+    load_state(G, blob["state_dict"], path)
+    return G.to(device).eval(), meta
+
+
+@torch.no_grad()
+def sample(G: Generator, ipc: int, seed: int = 0, batch: int = 500,
+           device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """``ipc`` images of every class: (images N x C x 32 x 32 in [0, 1], labels N sorted by class),
+    N = ipc * classes. Same seed, same images."""
+    if ipc <= 0:
+        raise ValueError(f"images per class must be positive, got ipc={ipc}")
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(G.num_classes).repeat_interleave(ipc)
+    z = torch.randn(len(labels), G.noise, generator=g)
+    G.eval()
+    images = torch.cat([to_unit(G(z[i:i + batch].to(device), labels[i:i + batch].to(device))).clamp(0, 1).cpu()
+                        for i in range(0, len(labels), batch)])
+    return images, labels
+
+
+def sample_to_file(generator: Path, ipc: int, seed: int, out: Path, device="cpu") -> dict:
+    """Write the image set ``out`` (.pt) and a grid ``out`` with .png; return timing in seconds."""
+    t0 = time.perf_counter()
+    G, meta = load_generator(generator, device)
+    t1 = time.perf_counter()
+    images, labels = sample(G, ipc, seed, device=device)
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+    t2 = time.perf_counter()
+    save_image_set(images, labels, {**meta, "ipc": ipc, "seed": seed, "generator": str(generator)}, out)
+    show = min(ipc, 10)  # grid: up to 10 images of every class, one row per class
+    keep = torch.cat([torch.arange(c * ipc, c * ipc + show) for c in range(G.num_classes)])
+    save_png(images[keep], Path(out).with_suffix(".png"), nrow=show)
+    return {"load_s": t1 - t0, "sample_s": t2 - t1, "images": len(images)}
