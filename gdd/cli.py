@@ -130,7 +130,9 @@ def cmd_sample(args) -> int:
 
 def cmd_reproduce(args) -> int:
     from gdd.reproduce import reproduce
-    reproduce(args.profile, args.device, force=args.force, stages=args.stage)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    reproduce(args.profile, args.device, force=args.force, stages=args.stage, datasets=args.dataset)
     return 0
 
 
@@ -198,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("reproduce", help="compute every result of a profile (resumes; reuses finished ones)")
     r.add_argument("--profile", required=True, choices=["smoke", "cpu", "gpu", "paper"])
     r.add_argument("--stage", action="append", help="only these stages (repeatable); default: all")
+    r.add_argument("--dataset", action="append", choices=list(data.DATASETS),
+                   help="only these datasets for Table 1 (repeatable); default: the profile's")
+    r.add_argument("--threads", type=positive_int, help="CPU threads for this process")
     r.add_argument("--force", action="store_true", help="recompute even stored results")
     r.add_argument("--device", default=default_device())
     r.set_defaults(fn=cmd_reproduce)

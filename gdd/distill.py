@@ -167,13 +167,13 @@ def train(cfg: GenConfig, out: Path, real: tuple[torch.Tensor, torch.Tensor] | N
         start, rows, elapsed = ckpt["step"], ckpt["rows"], ckpt["elapsed_s"]
         G.load_state_dict(ckpt["G"]), D.load_state_dict(ckpt["D"])
         opt_g.load_state_dict(ckpt["opt_g"]), opt_d.load_state_dict(ckpt["opt_d"])
-        torch.set_rng_state(ckpt["rng"]), aug_gen.set_state(ckpt["aug_rng"])
         if ckpt.get("pool") is not None:
             model_name = ckpt["pool"]["name"]
             model, layer = pool.build(model_name, spec.channels, spec.num_classes, cfg.pool_width)
             model.to(device).load_state_dict(ckpt["pool"]["model"])
             model_opt = torch.optim.SGD(model.parameters(), cfg.pool_lr, momentum=0.9, weight_decay=5e-4)
             model_opt.load_state_dict(ckpt["pool"]["opt"])
+        torch.set_rng_state(ckpt["rng"]), aug_gen.set_state(ckpt["aug_rng"])  # after building the pool model
         print(f"[gdd] resuming {out} from step {start}/{total}")
     else:
         print(f"[gdd] {cfg.stage} ({cfg.method}) on {cfg.dataset}: {total} steps, outputs in {out}")

@@ -1,0 +1,186 @@
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from gdd import pool
+from gdd.data import DataError
+from gdd.deploy import load_generator, sample
+from gdd.distill import GenConfig, IncompatibleCheckpoint, train
+from gdd.gan import Generator
+from gdd.io import ConfigMismatch, NonFiniteLoss, load_checkpoint
+from gdd.losses import global_loss, local_loss
+from gdd.models import make_model
+
+
+def tiny(**kw):
+    base = dict(dataset="mnist", width=8, noise=16, epochs=2, batch=8, steps_per_epoch=3, train_size=64,
+                checkpoint_every=2, pool=("convnet3", "resnet10"), pool_width=4)
+    return GenConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def gan_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gan")
+    train(tiny(), out, progress=False)
+    return out
+
+
+def test_losses_zero_on_identical_inputs_positive_otherwise():
+    a, b = torch.randn(4, 10), torch.randn(4, 10)
+    assert global_loss(a, a.clone()).item() == 0 and global_loss(a, b).item() > 0
+    f, g = torch.randn(4, 8, 5, 5), torch.randn(4, 8, 5, 5)
+    assert local_loss(f, f.clone()).item() == 0 and local_loss(f, g).item() > 0
+
+
+def test_matching_gradient_reaches_generator_only():
+    G = Generator(1, 10, width=8, noise=16)
+    model = make_model("convnet3", 1, 10, width=4)
+    y = torch.arange(10)
+    real = torch.rand(10, 1, 32, 32)
+    fake = G(torch.randn(10, 16), y)
+    model.requires_grad_(False)
+    with torch.no_grad():
+        rl, rf = model.forward_with(real, "block2")
+    sl, sf = model.forward_with(fake, "block2")
+    (global_loss(rl, sl) + local_loss(rf, sf)).backward()
+    assert all(p.grad is None for p in model.parameters())
+    assert sum(p.grad.abs().sum() for p in G.parameters() if p.grad is not None) > 0
+
+
+def test_pool_draws_every_member():
+    g = torch.Generator().manual_seed(0)
+    names = ("convnet3", "resnet10", "resnet18")
+    assert {pool.draw(names, g) for _ in range(60)} == set(names)
+    with pytest.raises(ValueError, match="unknown pool model"):
+        pool.check_pool(("convnet3", "lenet"))
+
+
+def test_methods_are_one_code_path(gan_run, tmp_path):
+    dim, gdd = tiny(stage="distill", method="dim", init=str(gan_run)), tiny(stage="distill", method="gdd", init=str(gan_run))
+    diff = {k for k, v in dataclasses.asdict(dim).items() if dataclasses.asdict(gdd)[k] != v}
+    assert diff == {"method"}
+    assert dim.weights() == (0.01, 0.0) and gdd.weights() == (0.01, 0.001)
+    assert tiny(stage="distill", method="cgan", init=str(gan_run)).weights() == (0.0, 0.0)
+    # gdd with lambda_l = 0 is dim, step for step
+    train(dim, tmp_path / "dim", progress=False)
+    train(dataclasses.replace(gdd, lambda_local=0.0), tmp_path / "gdd0", progress=False)
+    train(gdd, tmp_path / "gdd", progress=False)
+    a, b, c = (torch.load(tmp_path / n / "generator.pt")["state_dict"] for n in ("dim", "gdd0", "gdd"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_sampling_is_class_balanced_and_seeded(gan_run):
+    G, meta = load_generator(gan_run)
+    x, y = sample(G, 3, seed=5)
+    assert x.shape == (30, 1, 32, 32) and torch.bincount(y).tolist() == [3] * 10
+    assert 0 <= x.min() and x.max() <= 1
+    assert torch.equal(x, sample(G, 3, seed=5)[0]) and not torch.equal(x, sample(G, 3, seed=6)[0])
+    with pytest.raises(ValueError, match="ipc=0"):
+        sample(G, 0)
+
+
+def test_resume_gives_the_same_generator_as_an_uninterrupted_run(gan_run, tmp_path):
+    cfg = tiny(stage="distill", method="gdd", init=str(gan_run))
+    train(cfg, tmp_path / "whole", progress=False)
+    part = train(cfg, tmp_path / "split", stop_after=4, progress=False)
+    assert part == {"finished": False, "step": 4, "total": 6}
+    assert load_checkpoint(tmp_path / "split", cfg)["step"] == 4
+    assert train(cfg, tmp_path / "split", progress=False)["finished"]
+    a, b = (torch.load(tmp_path / n / "generator.pt")["state_dict"] for n in ("whole", "split"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (tmp_path / "split" / "losses.csv").read_text() == (tmp_path / "whole" / "losses.csv").read_text()
+
+
+def test_resume_with_another_config_is_refused(tmp_path):
+    train(tiny(), tmp_path, stop_after=2, progress=False)
+    with pytest.raises(ConfigMismatch, match=r"batch: 8 -> 16.*lr_g"):
+        train(tiny(batch=16, lr_g=1e-3), tmp_path, progress=False)
+
+
+def test_nan_stops_the_run_and_keeps_the_last_checkpoint(tmp_path):
+    cfg = tiny()
+    train(cfg, tmp_path, stop_after=2, progress=False)
+    before = (tmp_path / "checkpoint.pt").read_bytes()
+    x = torch.full((64, 1, 32, 32), float("nan"))
+    with pytest.raises(NonFiniteLoss, match="non-finite loss at step 2"):
+        train(cfg, tmp_path, real=(x, torch.zeros(64, dtype=torch.long)), progress=False)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before
+    assert load_checkpoint(tmp_path, cfg)["step"] == 2
+
+
+def test_invalid_configs_and_checkpoints(tmp_path):
+    with pytest.raises(ValueError, match="unknown method 'dm'"):
+        tiny(method="dm")
+    with pytest.raises(ValueError, match="loss weights must be >= 0"):
+        tiny(lambda_local=-1.0)
+    with pytest.raises(DataError, match="unknown dataset"):
+        tiny(dataset="svhn")
+    with pytest.raises(ValueError, match="needs the stage-1 run folder"):
+        tiny(stage="distill", method="gdd")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_generator(tmp_path / "nothing.pt")
+    torch.save({"weights": 1}, tmp_path / "bad.pt")
+    with pytest.raises(IncompatibleCheckpoint, match="not a gdd generator checkpoint"):
+        load_generator(tmp_path / "bad.pt")
+    with pytest.raises(FileNotFoundError, match="no finished stage-1 run"):
+        train(tiny(stage="distill", method="gdd", init=str(tmp_path)), tmp_path / "d", progress=False)
+
+
+def _gdd(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "gdd", *map(str, args)], capture_output=True, text=True, **kw)
+
+
+def test_smoke_all_three_stages_from_the_command_line(tmp_path):
+    start = time.time()
+    r = _gdd("train-gan", "--dataset", "mnist", "--profile", "smoke", "--out", tmp_path / "gan", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    r = _gdd("distill", "--dataset", "mnist", "--profile", "smoke", "--method", "gdd", "--gan", tmp_path / "gan",
+             "--out", tmp_path / "gdd", "--lambda-local", "0.01", "--pool", "convnet3,resnet10", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    r = _gdd("sample", "--generator", tmp_path / "gdd" / "generator.pt", "--ipc", "2", "--out", tmp_path / "set.pt",
+             "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "set.png").stat().st_size > 0 and len(list((tmp_path / "gan").glob("grid_epoch*.png"))) == 1
+    blob = torch.load(tmp_path / "set.pt")
+    assert blob["images"].shape == (20, 1, 32, 32) and blob["meta"]["ipc"] == 2
+    r = _gdd("evaluate", "--dataset", "mnist", "--source", tmp_path / "set.pt", "--runs", "1", "--epochs", "2",
+             "--out", tmp_path / "r.json", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    assert time.time() - start < 60
+
+
+def test_kill_9_then_rerun_resumes_and_finishes(tmp_path):
+    args = ["train-gan", "--dataset", "mnist", "--profile", "smoke", "--steps-per-epoch", "400", "--checkpoint-every", "3",
+            "--out", tmp_path, "--device", "cpu"]
+    proc = subprocess.Popen([sys.executable, "-m", "gdd", *map(str, args)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while not (tmp_path / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "generator.pt").exists()
+    r = _gdd(*args)
+    assert r.returncode == 0, r.stderr
+    assert "resuming" in r.stdout and "from step" in r.stdout and "finished" in r.stdout
+    assert (tmp_path / "generator.pt").exists()
+
+
+def test_cli_rejects_bad_arguments(tmp_path):
+    r = _gdd("distill", "--dataset", "mnist", "--method", "gdd", "--gan", tmp_path, "--out", tmp_path / "o",
+             "--lambda-local", "-0.1")
+    assert r.returncode != 0 and "must be >= 0" in r.stderr
+    r = _gdd("distill", "--dataset", "mnist", "--method", "dm", "--gan", tmp_path, "--out", tmp_path / "o")
+    assert r.returncode != 0 and "invalid choice: 'dm'" in r.stderr
+    r = _gdd("sample", "--generator", tmp_path / "none.pt", "--ipc", "1", "--out", tmp_path / "s.pt")
+    assert r.returncode != 0 and "does not exist" in r.stderr
+    r = _gdd("sample", "--generator", tmp_path / "none.pt", "--ipc", "-2", "--out", tmp_path / "s.pt")
+    assert r.returncode != 0 and "positive integer" in r.stderr
