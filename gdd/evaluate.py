@@ -44,6 +44,11 @@ def normalize(x: torch.Tensor, dataset: str) -> torch.Tensor:
     return (x - mean) / std
 
 
+def _autocast(device: torch.device):
+    """bf16 autocast on CUDA (tensor cores); full precision on CPU, where it does not help."""
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
 def _run_seed(seed: int, k: int) -> int:
     return 1000 * seed + k
 
@@ -79,10 +84,11 @@ def _train_together(models, x, y, families, cfg, generators, progress):
             xb = [x[o[b]] for o in orders]
             if cfg.dsa:
                 xb = [augment.augment(xi, families, g) for xi, g in zip(xb, generators)]
-            logits = step(params, buffers, torch.stack(xb))            # K x B x classes
+            with _autocast(x.device):
+                logits = step(params, buffers, torch.stack(xb))        # K x B x classes
             yb = torch.stack([y[o[b]] for o in orders])                  # K x B
             # sum over networks of each one's mean loss: each gets its own gradient
-            loss = F.cross_entropy(logits.flatten(0, 1), yb.flatten(), reduction="none").view_as(yb).mean(1).sum()
+            loss = F.cross_entropy(logits.float().flatten(0, 1), yb.flatten(), reduction="none").view_as(yb).mean(1).sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -102,7 +108,8 @@ def _train_one(model, x, y, families, cfg, generator, progress):
             xb = x[idx]
             if cfg.dsa:
                 xb = augment.augment(xb, families, generator)
-            loss = F.cross_entropy(model(xb), y[idx])
+            with _autocast(x.device):
+                loss = F.cross_entropy(model(xb).float(), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

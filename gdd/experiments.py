@@ -15,7 +15,7 @@ from gdd.distill import GenConfig, load_finished, train
 from gdd.evaluate import EvalConfig, evaluate_set
 from gdd.io import load_image_set
 from gdd.profiles import Profile, get_profile
-from gdd.results import cached_run, config_key, is_stale
+from gdd.results import cached_run, config_key, is_stale, results_root
 
 
 def _profile(profile: Profile | str) -> Profile:
@@ -29,6 +29,10 @@ def test_split(dataset: str, profile: Profile) -> tuple[torch.Tensor, torch.Tens
 
 
 def eval_config(profile: Profile, ipc: int, model: str = "convnet3", seed: int = 0) -> EvalConfig:
+    """The profile's evaluation budget; Table 2's other architectures use the ``cross_*`` budget."""
+    if model != "convnet3":
+        return EvalConfig(model=model, epochs=profile.cross_epochs or profile.epochs_for(ipc),
+                          runs=profile.cross_runs or profile.eval_runs, seed=seed)
     return EvalConfig(model=model, epochs=profile.epochs_for(ipc), runs=profile.eval_runs, seed=seed)
 
 
@@ -127,5 +131,59 @@ def method_result(profile: Profile | str, dataset: str, method: str, ipc: int, m
         return {**result, "sampling": timing, "distill_wall_time_s": summary["wall_time_s"],
                 "gan_wall_time_s": gan_summary["wall_time_s"], "image_set": str(set_path)}
 
-    tag = "" if not distill_overrides else "-" + "-".join(f"{k}{v}" for k, v in sorted(distill_overrides.items()))
+    tag = "".join(f"-{k}{'+'.join(v) if isinstance(v, tuple) else v}" for k, v in sorted(distill_overrides.items()))
     return cached_run(f"{dataset}-{method}{tag}-ipc{ipc}-{model}", config, run, p.name, force, device)
+
+
+# ---- small artefacts the book's figures need (committed under results/, unlike runs/) ----
+
+def _curves(csv_path: Path, columns: tuple[str, ...], points: int = 200) -> dict:
+    """Loss curves from a run's losses.csv, averaged into at most ``points`` bins."""
+    import csv
+    rows = list(csv.DictReader(open(csv_path)))
+    bins = max(1, len(rows) // points)
+    out = {"step": []} | {c: [] for c in columns}
+    for i in range(0, len(rows), bins):
+        chunk = rows[i:i + bins]
+        out["step"].append(int(chunk[-1]["step"]))
+        for c in columns:
+            vals = [float(r[c]) for r in chunk if r.get(c) not in (None, "")]
+            out[c].append(sum(vals) / len(vals) if vals else None)
+    return out
+
+
+def generator_record(profile: Profile | str, dataset: str, method: str = "gan", device="cpu",
+                     force: bool | float = False, **distill_overrides) -> dict:
+    """Train (or reuse) the stage-1 GAN (``method="gan"``) or a stage-2 run, and store its loss
+    curves and final sample grid (PNG under results/) for the book."""
+    p = _profile(profile)
+    cfg = gan_config(p, dataset) if method == "gan" else distill_config(p, dataset, method, **distill_overrides)
+
+    def run():
+        summary, folder = train_generator(p, cfg, device, force)
+        grid = results_root() / p.name / "images" / f"{dataset}-{method}-{config_key(cfg)}-grid.png"
+        grid.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(sorted(folder.glob("grid_epoch*.png"))[-1], grid)
+        cols = ("d_loss", "wasserstein", "gp", "g_adv", "g_cls", "l_global", "l_local", "pool_loss")
+        return {"wall_time_s": summary["wall_time_s"], "steps": summary["steps"], "grid_png": str(grid),
+                "curves": _curves(folder / "losses.csv", cols)}
+
+    return cached_run(f"{dataset}-{method}-generator", {"generator": cfg}, run, p.name, force, device)
+
+
+def sample_grid(profile: Profile | str, dataset: str, method: str, ipc: int = 10, seed: int = 0,
+                device="cpu", force: bool | float = False) -> dict:
+    """Figure 2: a grid of ``ipc`` sampled images per class (one row per class), stored as PNG."""
+    p = _profile(profile)
+    cfg = gan_config(p, dataset, seed) if method == "gan" else distill_config(p, dataset, method, seed=seed)
+
+    def run():
+        _, folder = train_generator(p, cfg, device, force)
+        png = results_root() / p.name / "images" / f"{dataset}-{method}-ipc{ipc}-seed{seed}.png"
+        timing = sample_to_file(folder / "generator.pt", ipc, seed, folder / f"figure-ipc{ipc}-seed{seed}.pt", device)
+        png.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(folder / f"figure-ipc{ipc}-seed{seed}.png", png)
+        return {"png": str(png), "sampling": timing}
+
+    return cached_run(f"{dataset}-{method}-grid-ipc{ipc}", {"generator": cfg, "ipc": ipc, "seed": seed},
+                      run, p.name, force, device)

@@ -53,8 +53,13 @@ def config_dict(config) -> dict:
     return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
 
 
+def _json_form(d: dict) -> dict:
+    """The config as JSON would store it (tuples become lists), so saved and live compare equal."""
+    return json.loads(json.dumps(d, default=str))
+
+
 def check_same_config(saved: dict, config, where: Path) -> None:
-    new = config_dict(config)
+    saved, new = _json_form(saved), _json_form(config_dict(config))
     differ = sorted(k for k in set(saved) | set(new) if saved.get(k) != new.get(k))
     if differ:
         detail = ", ".join(f"{k}: {saved.get(k)!r} -> {new.get(k)!r}" for k in differ)

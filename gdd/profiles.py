@@ -43,6 +43,8 @@ class Profile:
     # Table 2 / Figure 3
     cross_models: tuple[str, ...] = ("convnet3", "resnet18", "alexnet", "vgg11")
     cross_matchers: tuple[str, ...] = ("convnet3", "resnet18")
+    cross_epochs: int | None = None             # None: the profile's epochs for IPC 10
+    cross_runs: int | None = None               # None: eval_runs
     ablation_lambdas: tuple[float, ...] = (0.0, 1e-4, 1e-3, 1e-2, 1e-1)
     focus_dataset: str = "cifar10"
     # data-free KD (SSD-KD)
@@ -69,6 +71,7 @@ PROFILES: dict[str, Profile] = {
         gan_width=32, gan_noise=100, gan_epochs=2, gan_batch=64, gan_steps_per_epoch=500,
         distill_epochs=4, distill_steps_per_epoch=50, distill_batch=64, distill_lr=1e-4, pool_width=16,
         cross_models=("convnet3", "resnet18", "alexnet", "vgg11"), cross_matchers=("convnet3", "resnet18"),
+        cross_epochs=30, cross_runs=1,
         ablation_lambdas=(0.0, 1e-4, 1e-3, 1e-2, 1e-1), focus_dataset="fashion_mnist",
         teacher_epochs=3, datafree_iters=300),
     "gpu": Profile(

@@ -98,6 +98,14 @@ def test_resume_gives_the_same_generator_as_an_uninterrupted_run(gan_run, tmp_pa
     assert (tmp_path / "split" / "losses.csv").read_text() == (tmp_path / "whole" / "losses.csv").read_text()
 
 
+def test_finished_run_is_reused_not_retrained(gan_run):
+    mtime = (gan_run / "generator.pt").stat().st_mtime_ns
+    again = train(tiny(), gan_run, progress=False)  # config read back from JSON (lists, not tuples)
+    assert again["finished"] and (gan_run / "generator.pt").stat().st_mtime_ns == mtime
+    with pytest.raises(ConfigMismatch, match="width: 8 -> 9"):
+        train(tiny(width=9), gan_run, progress=False)
+
+
 def test_resume_with_another_config_is_refused(tmp_path):
     train(tiny(), tmp_path, stop_after=2, progress=False)
     with pytest.raises(ConfigMismatch, match=r"batch: 8 -> 16.*lr_g"):

@@ -1,0 +1,113 @@
+"""The replay buffer of synthetic samples and its priority sampling (SSD-KD, section 4 of PAPERS.md).
+
+The buffer holds, per synthetic sample: the image (float16, C x 32 x 32 in [0, 1]), the
+teacher's logits (cached: the teacher is frozen, so they never change), the intended class,
+the priority delta and the importance weight of its last draw. A full buffer evicts its oldest
+samples first (a ring), so it is refreshed as synthesis goes on; ``capacity=None`` is the
+unbounded pool of plain adversarial data-free KD.
+
+Priority sampling (prioritised experience replay, Schaul et al. 2016, as SSD-KD uses it):
+
+    delta_i(x) = w_{i-1}(x) * KL(f_t(x) || f_s(x))            (w_{-1} = 1)
+    P_i(x)     = (|delta_i(x)| + eps)^alpha / sum_{x' in B} (|delta_i(x')| + eps)^alpha
+    w_i(x)     = (N * P_i(x))^(-beta)                        (N = samples in the buffer)
+
+The KD loss of a drawn batch is ``mean(w * KL) / max_B w`` (PER's normalisation by the
+largest weight in the buffer keeps the loss no larger than the unweighted one).
+"""
+from __future__ import annotations
+
+import torch
+
+
+def sampling_probabilities(delta: torch.Tensor, alpha: float, eps: float) -> torch.Tensor:
+    """P = (|delta| + eps)^alpha / sum (|delta| + eps)^alpha, for priorities ``delta`` (N)."""
+    p = (delta.abs().double() + eps) ** alpha
+    return (p / p.sum()).float()
+
+
+def importance_weights(probs: torch.Tensor, beta: float, n: int | None = None) -> torch.Tensor:
+    """w = (N * P)^(-beta) for sampling probabilities ``probs`` (N); 1 everywhere if P is uniform."""
+    n = len(probs) if n is None else n
+    return (n * probs.double()).pow(-beta).float()
+
+
+def anneal(start: float, end: float, step: int, total: int) -> float:
+    """Linear schedule from ``start`` (step 0) to ``end`` (step ``total``), constant after."""
+    if total <= 0:
+        return end
+    return start + (end - start) * min(1.0, step / total)
+
+
+class ReplayBuffer:
+    """Fixed-capacity FIFO store of synthetic samples with priorities (see module docstring)."""
+
+    def __init__(self, capacity: int | None, shape: tuple[int, ...], num_classes: int):
+        if capacity is not None and capacity <= 0:
+            raise ValueError(f"buffer capacity must be positive (or None for unbounded), got {capacity}")
+        self.capacity, self.shape, self.num_classes = capacity, tuple(shape), num_classes
+        self.images = torch.empty(0, *shape, dtype=torch.float16)
+        self.teacher_logits = torch.empty(0, num_classes)
+        self.labels = torch.empty(0, dtype=torch.long)      # intended class of the generator
+        self.delta = torch.empty(0)                          # priority
+        self.weight = torch.empty(0)                         # importance weight of the last draw (w_{i-1})
+        self.born = torch.empty(0, dtype=torch.long)         # running id of the sample (0, 1, ...)
+        self.added = 0                                       # samples ever added
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def add(self, images: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
+            delta: torch.Tensor) -> None:
+        """Append a batch (images B x C x H x W in [0, 1], logits B x K, labels B, priorities B);
+        evict the oldest samples beyond ``capacity``."""
+        b = len(images)
+        self.images = torch.cat([self.images, images.detach().cpu().to(torch.float16)])
+        self.teacher_logits = torch.cat([self.teacher_logits, teacher_logits.detach().float().cpu()])
+        self.labels = torch.cat([self.labels, labels.detach().cpu().long()])
+        self.delta = torch.cat([self.delta, delta.detach().float().cpu()])
+        self.weight = torch.cat([self.weight, torch.ones(b)])
+        self.born = torch.cat([self.born, torch.arange(self.added, self.added + b)])
+        self.added += b
+        if self.capacity is not None and len(self) > self.capacity:
+            keep = slice(len(self) - self.capacity, None)  # FIFO: the newest ``capacity`` samples
+            for name in ("images", "teacher_logits", "labels", "delta", "weight", "born"):
+                setattr(self, name, getattr(self, name)[keep].clone())
+
+    def class_shares(self) -> torch.Tensor:
+        """Share (K, sums to 1) of buffer samples per teacher-predicted class; zeros if empty."""
+        if len(self) == 0:
+            return torch.zeros(self.num_classes)
+        counts = torch.bincount(self.teacher_logits.argmax(1), minlength=self.num_classes).float()
+        return counts / len(self)
+
+    def probabilities(self, alpha: float, eps: float) -> torch.Tensor:
+        return sampling_probabilities(self.delta, alpha, eps)
+
+    def sample(self, batch: int, generator: torch.Generator, prioritized: bool, alpha: float = 0.6,
+               beta: float = 0.4, eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
+        """(indices B, loss weights B). Uniform: weights 1. Prioritised: indices drawn with
+        replacement from P, weights (N P)^-beta / max over the buffer of (N P)^-beta; the raw
+        weights are remembered as w_{i-1} for the next priority update."""
+        n = len(self)
+        if n == 0:
+            raise RuntimeError("cannot sample from an empty replay buffer")
+        if not prioritized:
+            return torch.randint(n, (batch,), generator=generator), torch.ones(batch)
+        probs = self.probabilities(alpha, eps)
+        idx = torch.multinomial(probs, batch, replacement=True, generator=generator)
+        w = importance_weights(probs, beta)
+        self.weight[idx] = w[idx]
+        return idx, w[idx] / w.max()
+
+    def update_priorities(self, idx: torch.Tensor, kl: torch.Tensor) -> None:
+        """delta = w_{i-1} * KL(teacher || student) for the samples ``idx`` (KL per sample)."""
+        self.delta[idx] = self.weight[idx] * kl.detach().float().cpu()
+
+    def state_dict(self) -> dict:
+        return {k: getattr(self, k) for k in ("capacity", "shape", "num_classes", "images", "teacher_logits",
+                                               "labels", "delta", "weight", "born", "added")}
+
+    def load_state_dict(self, state: dict) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
