@@ -116,6 +116,8 @@ def method_result(profile: Profile | str, dataset: str, method: str, ipc: int, m
     p = _profile(profile)
     if method == "random":
         return random_baseline(p, dataset, ipc, model, seed, device, force)
+    default = distill_config(p, dataset, method, seed=seed)
+    distill_overrides = {k: v for k, v in distill_overrides.items() if getattr(default, k) != v}
     gen_cfg = distill_config(p, dataset, method, seed=seed, **distill_overrides)
     cfg = eval_config(p, ipc, model, seed)
     config = {"dataset": dataset, "method": method, "ipc": ipc, "eval": cfg, "generator": gen_cfg,

@@ -1,0 +1,24 @@
+# %% [markdown]
+# # Figure 2: distilled images
+#
+# Ten images per class sampled from each dataset's `gdd` generator (one row per class),
+# beside the `cgan` generator's samples for the same noise.
+
+# %% tags=["parameters"]
+profile = "cpu"
+device = "cpu"
+force = False
+
+# %%
+from gdd.notebook import setup
+
+p = setup(profile, device)
+
+# %%
+from gdd import experiments
+from gdd.notebook import show_png
+
+for d in p.datasets:
+    for m in ("cgan", "gdd"):
+        r = experiments.sample_grid(p, d, m, ipc=10, device=device, force=force)
+        show_png(r["result"]["png"], title=f"{d}: {m}, 10 images per class")
