@@ -189,3 +189,67 @@ def sample_grid(profile: Profile | str, dataset: str, method: str, ipc: int = 10
 
     return cached_run(f"{dataset}-{method}-grid-ipc{ipc}", {"generator": cfg, "ipc": ipc, "seed": seed},
                       run, p.name, force, device)
+
+
+def gradient_shares(profile: Profile | str, dataset: str, pool_steps: int = 50, batches: int = 5,
+                    device="cpu", force: bool | float = False) -> dict:
+    """How strongly each term of L_G pulls on the generator: the norm of the gradient of
+    L_cGAN, L_global and L_local (unweighted) with respect to the stage-1 generator's
+    parameters, with each pool model trained for ``pool_steps`` SGD steps on real batches first.
+    Averaged over ``batches`` batches; the weighted ratios say whether lambda_g and lambda_l
+    can move the generator at all next to the adversarial term."""
+    from gdd import augment, pool
+    from gdd.distill import build_gan
+    from gdd.evaluate import normalize
+    from gdd.gan import generator_gan_loss, to_unit
+    from gdd.losses import global_loss, local_loss
+    p = _profile(profile)
+    gan = gan_config(p, dataset)
+    cfg = distill_config(p, dataset, "gdd")
+    config = {"gan": gan, "pool": cfg.pool, "pool_width": cfg.pool_width, "pool_steps": pool_steps,
+              "batches": batches, "batch": cfg.batch}
+
+    def run():
+        _, folder = train_generator(p, gan, device)
+        G, D = build_gan(gan)
+        G.load_state_dict(torch.load(folder / "generator.pt")["state_dict"])
+        D.load_state_dict(torch.load(folder / "critic.pt")["state_dict"])
+        G, D = G.to(device).train(), D.to(device)
+        x, y = data.load(dataset, train=True)
+        spec = data.get_spec(dataset)
+        g = torch.Generator().manual_seed(0)
+        fam = augment.families_for(dataset)
+        out = {}
+        for name in cfg.pool:
+            model, layer = pool.build(name, spec.channels, spec.num_classes, cfg.pool_width)
+            model.to(device)
+            opt = torch.optim.SGD(model.parameters(), cfg.pool_lr, momentum=0.9, weight_decay=5e-4)
+            for _ in range(pool_steps):
+                idx = torch.randint(len(x), (cfg.batch,), generator=g)
+                loss = torch.nn.functional.cross_entropy(
+                    model(augment.augment(normalize(x[idx].to(device), dataset), fam, g)), y[idx].to(device))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            model.requires_grad_(False)
+            norms = {"cgan": [], "global": [], "local": []}
+            for _ in range(batches):
+                idx = torch.randint(len(x), (cfg.batch,), generator=g)
+                xr, yr = x[idx].to(device), y[idx].to(device)
+                fake = G(torch.randn(len(yr), gan.noise, device=device), yr)
+                draw = augment.sample(len(yr), fam, g)
+                with torch.no_grad():
+                    rl, rf = model.forward_with(augment.apply(normalize(xr, dataset), draw), layer)
+                sl, sf = model.forward_with(augment.apply(normalize(to_unit(fake), dataset), draw), layer)
+                terms = {"cgan": generator_gan_loss(D, fake, yr)[0], "global": global_loss(rl, sl),
+                         "local": local_loss(rf, sf)}
+                for k, t in terms.items():
+                    grads = torch.autograd.grad(t, list(G.parameters()), retain_graph=True, allow_unused=True)
+                    norms[k].append(torch.sqrt(sum((gr ** 2).sum() for gr in grads if gr is not None)).item())
+            mean = {k: sum(v) / len(v) for k, v in norms.items()}
+            out[name] = {**{f"grad_{k}": v for k, v in mean.items()},
+                         "weighted_global_over_cgan": cfg.lambda_global * mean["global"] / mean["cgan"],
+                         "weighted_local_over_cgan": cfg.lambda_local * mean["local"] / mean["cgan"]}
+        return out
+
+    return cached_run(f"{dataset}-gradient-shares", config, run, p.name, force, device)

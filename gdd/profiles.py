@@ -72,7 +72,7 @@ PROFILES: dict[str, Profile] = {
         distill_epochs=4, distill_steps_per_epoch=50, distill_batch=64, distill_lr=1e-4, pool_width=16,
         cross_models=("convnet3", "resnet18", "alexnet", "vgg11"), cross_matchers=("convnet3", "resnet18"),
         cross_epochs=30, cross_runs=1,
-        ablation_lambdas=(0.0, 1e-4, 1e-3, 1e-2, 1e-1), focus_dataset="fashion_mnist",
+        ablation_lambdas=(0.0, 1e-4, 1e-3, 1e-2, 1e-1, 1.0), focus_dataset="fashion_mnist",
         teacher_epochs=3, datafree_iters=300),
     "gpu": Profile(
         name="gpu", eval_epochs={1: 300, 10: 300, 50: 300}, eval_runs=5,

@@ -66,3 +66,18 @@ from gdd.notebook import show_png
 
 for (d, m), r in runs.items():
     show_png(r["result"]["grid_png"], title=f"{d}: {m}")
+
+# %% [markdown]
+# ## How hard does each term pull on the generator?
+# The norm of each term's gradient with respect to the stage-1 generator's parameters, for
+# each pool architecture after a short training on real data, and the ratio of the weighted
+# matching gradients ($\lambda_g \|\nabla L_{global}\|$, $\lambda_l \|\nabla L_{local}\|$) to the
+# adversarial one. Ratios far below 1 mean the matching terms can only steer the generator
+# over many steps (DiM tunes for 100 epochs); a short budget leaves it close to the `cgan` run.
+
+# %%
+shares = {d: experiments.gradient_shares(p, d, device=device, force=force)["result"] for d in p.datasets}
+import pandas as pd
+
+pd.DataFrame([{"dataset": d, "pool model": m, **{k: f"{v:.2e}" for k, v in s.items()}}
+              for d, res in shares.items() for m, s in res.items()]).set_index(["dataset", "pool model"])
