@@ -1,0 +1,110 @@
+# %% [markdown]
+# # The data, and the floor to beat
+#
+# MNIST and Fashion-MNIST (CIFAR-10 where it can be had): 10 classes, 60 000 training and
+# 10 000 test images; the 28×28 digits and garments are padded to 32×32, as in the
+# dataset-distillation literature. Every raw file is checked against torchvision's md5
+# before it is decoded (`gdd data check`).
+#
+# The floor for any distilled set is a **random class-balanced subset of the real
+# training set** of the same size, trained on with the same evaluation protocol
+# (ConvNet-3, DSA augmentation, SGD; {doc}`../book/method`).
+
+# %% tags=["parameters"]
+profile = "cpu"
+device = "cpu"
+force = False
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:  # Colab: install gdd from the repository
+    import os, subprocess  # repo_url: injected by papermill, from _config.yml
+    src = "/content/gdd"
+    if not os.path.isdir(src):
+        subprocess.check_call(["git", "clone", "--depth=1", repo_url, src])
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-qe", src])
+    sys.path.insert(0, src)
+from gdd.notebook import setup
+
+p = setup(profile, device)
+
+# %%
+import torch
+
+from gdd import data
+from gdd.notebook import table
+
+splits = {d: {"train": data.load(d, train=True), "test": data.load(d, train=False)} for d in p.datasets}
+rows = []
+for d, s in splits.items():
+    spec = data.get_spec(d)
+    xtr, ytr = s["train"]
+    rows.append({"dataset": d, "train": len(ytr), "test": len(s["test"][1]),
+                 "image (C x H x W)": " x ".join(map(str, xtr.shape[1:])),
+                 "pixel mean": round(xtr.mean().item(), 4), "pixel std": round(xtr.std().item(), 4),
+                 "normalisation mean / std": f"{spec.mean[0]} / {spec.std[0]}"})
+table(rows, digits=4)
+
+# %% [markdown]
+# The normalisation constants are the usual 28×28 ones; the zero padding to 32×32 lowers
+# the measured mean and standard deviation of the padded images. Evaluation uses the usual
+# constants, as the papers do.
+#
+# ## Class counts
+
+# %%
+rows = []
+for d, s in splits.items():
+    names = data.get_spec(d).classes
+    tr, te = (torch.bincount(s[k][1], minlength=len(names)) for k in ("train", "test"))
+    for c, name in enumerate(names):
+        rows.append({"dataset": d, "class": f"{c} {name}" if name != str(c) else name,
+                     "train": int(tr[c]), "test": int(te[c])})
+table(rows)
+
+# %% [markdown]
+# ## Samples
+# Ten training images of every class (one row per class), drawn with a fixed seed.
+
+# %%
+from gdd.notebook import image_grid
+
+for d, s in splits.items():
+    x, y = s["train"]
+    idx = data.class_balanced_subset(y, 10, data.get_spec(d).num_classes, torch.Generator().manual_seed(0))
+    image_grid(x[idx], y[idx], per_class=10, class_names=list(data.get_spec(d).classes), title=d)
+
+# %% [markdown]
+# ## The floor: a random real subset at each IPC
+#
+# `ipc` images of every class drawn at random (seed 0) from the training set train fresh
+# ConvNet-3 networks with the profile's evaluation budget; mean ± std of the test accuracy
+# over the networks. Stored under `results/<profile>/`; a re-run loads them.
+
+# %%
+from gdd import experiments
+from gdd.notebook import mean_std
+
+floor = {(d, ipc): experiments.random_baseline(p, d, ipc, device=device, force=force)
+         for d in p.datasets for ipc in p.ipcs}
+rows = []
+for (d, ipc), r in floor.items():
+    ev = r["config"]["eval"]
+    rows.append({"dataset": d, "IPC": ipc, "images": r["result"]["train_size"], "accuracy (%)": mean_std(r),
+                 "networks": ev["runs"], "epochs": ev["epochs"],
+                 "wall time (s)": round(r["provenance"]["wall_time_s"])})
+table(rows)
+
+# %%
+import matplotlib.pyplot as plt
+
+fig, ax = plt.subplots(figsize=(5, 3.2))
+for d in p.datasets:
+    means = [floor[(d, i)]["result"]["mean"] for i in p.ipcs]
+    stds = [floor[(d, i)]["result"]["std"] for i in p.ipcs]
+    ax.errorbar([str(i) for i in p.ipcs], means, yerr=stds, marker="o", capsize=3, label=d)
+ax.set(xlabel="images per class", ylabel="test accuracy (%)", title=f"random real subset ({p.name} profile)")
+ax.legend()
+plt.tight_layout()
+plt.show()

@@ -1,0 +1,137 @@
+#!/usr/bin/env python
+"""Execute the notebooks: for each ``notebooks/NN_*.py`` (jupytext percent format), convert it
+to a notebook in memory, run it with papermill (parameters ``profile``, ``device``, ``force``,
+plus ``repo_url`` from ``_config.yml`` for the Colab install cell) and write
+``NN_*.ipynb`` with its outputs. The ``.py`` files are only read, never written, so papermill's
+injected-parameters cell never reaches them.
+
+With the default parameters every result is loaded from ``results/<profile>/``: rendering
+never retrains. ``--force`` recomputes (``make reproduce`` recomputes with ``gdd reproduce``
+first, then executes the notebooks without ``--force``).
+
+Examples::
+
+    python scripts/execute_notebooks.py                       # all notebooks, profile cpu
+    python scripts/execute_notebooks.py notebooks/01_data.py --profile smoke --out-dir /tmp/nb
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+# what papermill and jupytext write that changes at every run or would pair the .ipynb with its
+# .py (an injected-parameters cell must never be synced back into the .py)
+VOLATILE_CELL_METADATA = ("papermill", "execution", "ExecuteTime")
+VOLATILE_NB_METADATA = ("papermill", "jupytext", "widgets")
+
+
+def notebook_sources(paths: list[str] | None = None) -> list[Path]:
+    if paths:
+        return [Path(p).resolve() for p in paths]
+    return sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
+
+
+def clean(nb):
+    """Drop run-specific metadata so that a re-execution with the same outputs is no git change."""
+    for key in VOLATILE_NB_METADATA:
+        nb.metadata.pop(key, None)
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.metadata.setdefault("language_info", {"name": "python"})
+    for cell in nb.cells:
+        for key in VOLATILE_CELL_METADATA:
+            cell.metadata.pop(key, None)
+        if cell.cell_type == "code":
+            for out in cell.get("outputs", []):
+                out.get("metadata", {}).pop("papermill", None)
+    return nb
+
+
+def computed(nb) -> bool:
+    """Whether a run computed a result (``cached_run`` says so on stderr) instead of loading it."""
+    return any(out.get("name") == "stderr" and "result written to" in out.get("text", "")
+               for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", []))
+
+
+def execute(py: Path, out: Path, parameters: dict, timeout: int | None = None, log=print) -> float:
+    """Run ``py`` with ``parameters`` into ``out`` (written only if the run succeeds). A run that
+    computed results is executed once more without ``force``, so that the written notebook shows
+    what a re-execution against the stored results shows (what nbval compares, and no progress
+    bars in the book)."""
+    import jupytext
+    import nbformat
+    import papermill as pm
+
+    nb = jupytext.read(py, fmt="py:percent")
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    start = time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / py.with_suffix(".ipynb").name, Path(tmp) / "out.ipynb"
+        nbformat.write(nb, src)
+        try:
+            run = lambda params: pm.execute_notebook(
+                str(src), str(dst), parameters=params, kernel_name="python3", cwd=str(ROOT),
+                progress_bar=False, execution_timeout=timeout, log_output=False, report_mode=False)
+            if computed(run(parameters)):
+                log(f"  computed results in {time.time() - start:.0f} s; executing again to load them")
+                run({**parameters, "force": False})
+        except Exception:
+            failed = ROOT / "_build" / "failed" / out.name
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            if dst.exists():
+                failed.write_bytes(dst.read_bytes())
+                log(f"  FAILED; the partial notebook with the error is in {failed}")
+            raise
+        result = clean(nbformat.read(dst, as_version=4))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = out.with_suffix(".ipynb.part")
+    nbformat.write(result, tmp_out)
+    os.replace(tmp_out, out)
+    return time.time() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("notebooks", nargs="*", help="notebooks/NN_*.py files (default: all)")
+    ap.add_argument("--profile", default="cpu", choices=["smoke", "cpu", "gpu", "paper"])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--force", action="store_true", help="recompute the results (default: load them)")
+    ap.add_argument("--out-dir", type=Path, help="where the .ipynb go (default: beside each .py)")
+    ap.add_argument("--timeout", type=int, help="seconds per cell")
+    ap.add_argument("--keep-going", action="store_true", help="execute the others when one fails")
+    args = ap.parse_args(argv)
+
+    sys.path.insert(0, str(ROOT))
+    from gdd.notebook import repo_url
+    params = {"profile": args.profile, "device": args.device, "force": args.force, "repo_url": repo_url()}
+    sources = notebook_sources(args.notebooks)
+    if not sources:
+        print("no notebooks found", file=sys.stderr)
+        return 1
+    done, failed, total = [], [], time.time()
+    for py in sources:
+        out = (args.out_dir.resolve() if args.out_dir else py.parent) / py.with_suffix(".ipynb").name
+        print(f"[execute] {py.relative_to(ROOT) if py.is_relative_to(ROOT) else py} "
+              f"(profile={args.profile}, device={args.device}, force={args.force})", flush=True)
+        try:
+            secs = execute(py, out, copy.deepcopy(params), args.timeout)
+            print(f"  -> {out} in {secs:.0f} s", flush=True)
+            done.append(py.name)
+        except Exception as err:  # papermill's PapermillExecutionError names the cell and the error
+            failed.append(py.name)
+            print(f"  error: {str(err).strip()[:2000]}", file=sys.stderr, flush=True)
+            if not args.keep_going:
+                break
+    print(f"[execute] {len(done)}/{len(sources)} notebooks in {time.time() - total:.0f} s"
+          + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
