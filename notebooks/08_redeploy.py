@@ -12,6 +12,15 @@ device = "cpu"
 force = False
 
 # %%
+import sys
+
+if "google.colab" in sys.modules:  # Colab: install gdd from the repository
+    import os, subprocess  # repo_url: injected by papermill, from _config.yml
+    src = "/content/gdd"
+    if not os.path.isdir(src):
+        subprocess.check_call(["git", "clone", "--depth=1", repo_url, src])
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-qe", src])
+    sys.path.insert(0, src)
 from gdd.notebook import setup
 
 p = setup(profile, device)
