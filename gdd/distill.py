@@ -14,6 +14,7 @@ epoch's end, resume from the last checkpoint when rerun, and refuse another conf
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
 import time
@@ -125,13 +126,21 @@ def load_finished(out: Path) -> dict | None:
 
 def train(cfg: GenConfig, out: Path, real: tuple[torch.Tensor, torch.Tensor] | None = None,
           device: str | torch.device = "cpu", stop_after: int | None = None, progress: bool = True) -> dict:
-    """Run (or resume, or reuse) one generator-training run in folder ``out``.
+    """Run (or resume, or reuse) one generator-training run in folder ``out``; a second process
+    asking for the same folder waits for the first (file lock) and then reuses its result.
 
     Writes ``checkpoint.pt`` (everything needed to resume), ``losses.csv``, ``grid_epochNNN.png``
     per epoch and, when finished, ``generator.pt`` (the deployment artefact), ``critic.pt`` and
     ``summary.json``. ``stop_after`` ends the call after that many steps (a resumable stage).
     Returns the summary (``finished`` False if stopped early)."""
-    out, device = Path(out), torch.device(device)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _train(cfg, out, real, torch.device(device), stop_after, progress)
+
+
+def _train(cfg, out, real, device, stop_after, progress) -> dict:
     done = load_finished(out)
     if done is not None:
         check_same_config(done["config"], cfg, out / "summary.json")
