@@ -206,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true", help="recompute even stored results")
     r.add_argument("--device", default=default_device())
     r.set_defaults(fn=cmd_reproduce)
+
+    from gdd.datafree.cli import add_commands
+    add_commands(sub)
     return p
 
 

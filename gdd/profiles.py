@@ -52,6 +52,19 @@ class Profile:
     # data-free KD (SSD-KD)
     teacher_epochs: int = 200
     datafree_iters: int = 2000
+    teacher_model: str = "resnet18_bn"
+    teacher_width: int = 64
+    teacher_train_size: int | None = None      # None: the whole training set
+    student_model: str = "convnet3"
+    student_width: int = 128
+    datafree_batch: int = 256                  # student batch (Fast-Datafree: 256)
+    datafree_syn_batch: int = 256              # generator batch
+    datafree_gen_width: int = 64               # Fast-Datafree's generator width
+    datafree_synth_every: int = 4              # small-scale methods synthesise every k-th student step
+    datafree_buffer_frac: float = 0.1          # buffer size / real training-set size
+    datafree_eval_every: int = 200             # student steps between accuracy points
+    datafree_test_size: int | None = None      # None: the whole test set
+    datafree_checkpoint_every: int = 200
 
     def epochs_for(self, ipc: int) -> int:
         return self.eval_epochs.get(ipc, max(self.eval_epochs.values()))
@@ -67,7 +80,10 @@ PROFILES: dict[str, Profile] = {
         gan_steps_per_epoch=4, distill_epochs=2, distill_steps_per_epoch=2, distill_batch=16, distill_lr=1e-4,
         pool_width=8, checkpoint_every=2,
         cross_models=("convnet3", "alexnet"), cross_matchers=("convnet3",), ablation_lambdas=(0.0, 1e-3),
-        focus_dataset="mnist", teacher_epochs=1, datafree_iters=5),
+        focus_dataset="mnist", teacher_epochs=1, datafree_iters=5,
+        teacher_width=8, teacher_train_size=256, student_width=8, datafree_batch=32, datafree_syn_batch=16,
+        datafree_gen_width=8, datafree_synth_every=2, datafree_eval_every=5, datafree_test_size=500,
+        datafree_checkpoint_every=2),
     "cpu": Profile(
         name="cpu", eval_epochs={1: 200, 10: 60, 50: 20}, eval_runs=2,
         gan_width=32, gan_noise=100, gan_epochs=2, gan_batch=64, gan_steps_per_epoch=500, gan_lr=5e-4,
@@ -75,11 +91,14 @@ PROFILES: dict[str, Profile] = {
         cross_models=("convnet3", "resnet18", "alexnet", "vgg11"), cross_matchers=("convnet3", "resnet18"),
         cross_epochs=20, cross_runs=1,
         ablation_lambdas=(0.0, 1e-3, 1e-2, 1e-1, 1.0), focus_dataset="fashion_mnist",
-        teacher_epochs=3, datafree_iters=300),
+        teacher_epochs=3, datafree_iters=400, teacher_width=16, teacher_train_size=12800, student_width=32,
+        datafree_batch=128, datafree_syn_batch=64, datafree_gen_width=16, datafree_eval_every=50,
+        datafree_test_size=2000, datafree_checkpoint_every=100),
     "gpu": Profile(
         name="gpu", eval_epochs={1: 300, 10: 300, 50: 300}, eval_runs=5,
         gan_width=128, gan_epochs=20, distill_epochs=10, distill_steps_per_epoch=200, distill_lr=2e-5, pool_width=32,
-        focus_dataset="fashion_mnist", teacher_epochs=30, datafree_iters=3000),
+        focus_dataset="fashion_mnist", teacher_epochs=30, datafree_iters=3000,
+        teacher_width=32, student_width=64, datafree_gen_width=32, datafree_eval_every=250),
     "paper": Profile(name="paper", datasets=("mnist", "fashion_mnist", "cifar10"), pool_width=32),
 }
 

@@ -35,7 +35,7 @@ from gdd.datafree.buffer import ReplayBuffer, anneal
 from gdd.datafree.synthesis import BNStatsLoss, Generator, kl_per_sample, modulation
 from gdd.datafree.teacher import build_model, cosine_lr, load_model, save_model
 from gdd.evaluate import accuracy, normalize
-from gdd.io import atomic_write_json, check_finite, check_same_config, load_checkpoint, save_checkpoint
+from gdd.io import atomic_save, atomic_write_json, check_finite, check_same_config, load_checkpoint, save_checkpoint
 from gdd.models import MODELS
 
 # method -> the switches it sets. ``buffer_size`` "small" means buffer_frac x the real training-set size.
@@ -65,12 +65,12 @@ class DataFreeConfig:
     syn_batch: int = 64
     g_steps: int = 1                       # generator steps (each adds a batch) per synthesis
     synth_every: int = 1                   # synthesise at every k-th student step
-    gen_width: int = 32
+    gen_width: int = 16
     noise: int = 128
-    lr_g: float = 1e-3                     # Adam (0.5, 0.999)
-    w_bn: float = 10.0                     # Fast-Datafree's weights: BN 10, task 0.5, adversarial 1
-    w_task: float = 0.5
-    w_adv: float = 1.0
+    lr_g: float = 3e-3                     # Adam (0.5, 0.999)
+    w_bn: float = 0.1                      # Fast-Datafree's weights (BN 10, task 0.5, adv 1) left the task
+    w_task: float = 1.0                    # term negligible against our summed BN norms: teacher agreed
+    w_adv: float = 1.0                     # with the intended class at chance level (10 %) on Fashion-MNIST
     phi_diversity: bool = True             # (1 - class share in the buffer) factor of phi
     phi_difficulty: bool = True            # (1 - p_t)^gamma factor of phi
     gamma: float = 2.0
@@ -248,7 +248,7 @@ def train(cfg: DataFreeConfig, out: Path, device: str | torch.device = "cpu", st
 
     student.train()
     T = cfg.temperature
-    syn_row = rows[-1] if rows else {}
+    syn_row = {k: v for k, v in (rows[-1] if rows else {}).items() if k in ("l_bn", "l_task", "l_adv", "phi")}
     t0 = time.time()
     with BNStatsLoss(teacher) as bn:
         bar = tqdm(range(start, cfg.iters), desc=f"datafree:{cfg.method}", disable=not progress,
@@ -286,7 +286,7 @@ def train(cfg: DataFreeConfig, out: Path, device: str | torch.device = "cpu", st
 
     save_model(student.cpu(), cfg.student, cfg.student_kw, cfg.dataset, out / "student.pt",
                test_accuracy=evals[-1]["accuracy"], role=f"datafree-{cfg.method}")
-    torch.save({"state_dict": G.state_dict(), "config": asdict(cfg)}, out / "generator.pt")
+    atomic_save({"state_dict": G.state_dict(), "config": asdict(cfg)}, out / "generator.pt")
     save_grid(buf, out / "synthetic.png")
     summary = {"finished": True, "steps": cfg.iters, "test_accuracy": evals[-1]["accuracy"],
                "synthetic_samples": buf.added, "buffer_size": len(buf), "wall_time_s": round(elapsed, 2),
