@@ -1,7 +1,7 @@
 # %% [markdown]
 # # Stage 1: the conditional GAN
 #
-# The generator (z, y)$ is trained on the real training set as a label-conditioned
+# The generator $G(z, y)$ is trained on the real training set as a label-conditioned
 # WGAN-GP with an auxiliary classifier (AC-GAN): the critic scores real against generated
 # images and classifies both; the generator tries to raise its score and to be classified
 # as the intended class. Architecture and losses: {doc}`../book/method`.

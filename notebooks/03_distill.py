@@ -10,8 +10,8 @@
 # Each epoch draws a model from the pool (ConvNet-3, ResNet-10, ResNet-18), initialises it
 # fresh and trains it on real batches while the generator is tuned. A real batch and a
 # synthetic batch of the same labels go through the same augmentation draw and the same pool
-# model: {global}$ compares their log-softmax outputs (what the model *decides*),
-# {local}$ compares their mean feature maps at a middle layer (what the model *sees*).
+# model: $L_{global}$ compares their log-softmax outputs (what the model *decides*),
+# $L_{local}$ compares their mean feature maps at a middle layer (what the model *sees*).
 # Three methods share this one code path: `cgan` ($\lambda_g = \lambda_l = 0$), `dim`
 # ($\lambda_l = 0$) and `gdd` (both).
 
