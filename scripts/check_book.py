@@ -7,7 +7,7 @@ what it finds into the DOM. A page fails if
 
 - it has math (Sphinx ``math`` elements) and MathJax did not typeset all of it
   (fewer ``mjx-container`` elements than math elements, or any ``mjx-merror``), or raw TeX
-  delimiters (``$$``, ``\\[``, ``\\(``) are left in the visible text;
+  delimiters (``$$``, ``\\[``, ``\\(``, or a lone ``$``) are left in the visible text outside code;
 - any image did not load (not complete, or natural width or height 0);
 - it is a notebook page with fewer loaded figures than the ``.ipynb`` has image outputs;
 - it loads a script, stylesheet or image from the network (the book must work offline).
@@ -88,9 +88,9 @@ def remote_assets(page_html: str) -> list[str]:
     return [f"//{host}" for _, host in found] + links
 
 
-def expected_figures(page: Path, html_root: Path) -> int | None:
+def expected_figures(page: Path, html_root: Path, source_root: Path = ROOT) -> int | None:
     rel = page.relative_to(html_root).with_suffix(".ipynb")
-    nb = ROOT / rel
+    nb = source_root / rel
     if not nb.exists():
         return None
     cells = json.loads(nb.read_text())["cells"]
@@ -98,7 +98,8 @@ def expected_figures(page: Path, html_root: Path) -> int | None:
                for o in c.get("outputs", []) if "image/png" in o.get("data", {}))
 
 
-def check_page(exe: str, page: Path, html_root: Path, shots: Path | None, budget_ms: int) -> tuple[list[str], dict]:
+def check_page(exe: str, page: Path, html_root: Path, shots: Path | None, budget_ms: int,
+               source_root: Path = ROOT) -> tuple[list[str], dict]:
     source = page.read_text()
     problems = [f"remote asset {a}" for a in remote_assets(source)]
     n_math = len(re.findall(r"class=\"math[ \"]", source))
@@ -122,15 +123,16 @@ def check_page(exe: str, page: Path, html_root: Path, shots: Path | None, budget
         if res["merror"]:
             problems.append(f"{res['merror']} MathJax errors (mjx-merror)")
     text = visible_text(dom)
-    for delim in ("$$", "\\[", "\\("):
+    for delim in ("$$", "\\[", "\\(", "$"):  # any "$" left outside code is math that did not parse
         if delim in text:
             i = text.index(delim)
             problems.append(f"raw TeX {delim!r} left in the page: ...{' '.join(text[max(0, i - 60):i + 60].split())}...")
+            break
     bad = [i["src"] for i in res["images"] if not i["complete"] or not i["w"] or not i["h"]]
     problems += [f"image not loaded: {src}" for src in bad]
     figures = [i for i in res["images"] if "_images/" in (i["src"] or "") and i["w"] and i["h"]]
     stats["figures"] = len(figures)
-    want = expected_figures(page, html_root)
+    want = expected_figures(page, html_root, source_root)
     if want is not None:
         stats["expected_figures"] = want
         if len(figures) < want:
@@ -150,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--html", type=Path, default=ROOT / "_build" / "html")
     ap.add_argument("--screenshots", type=Path, default=ROOT / "_build" / "check")
     ap.add_argument("--no-screenshots", action="store_true")
+    ap.add_argument("--source-root", type=Path, default=ROOT, help="where the book's .ipynb sources are")
     ap.add_argument("--budget-ms", type=int, default=15000, help="Chromium's virtual time budget per page")
     args = ap.parse_args(argv)
     html_root = args.html.resolve()
@@ -164,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                    and p.name not in SKIP and not p.name.endswith(".gdd-check.html"))
     failed, totals = 0, {"math": 0, "typeset": 0, "figures": 0}
     for page in pages:
-        problems, stats = check_page(exe, page, html_root, shots, args.budget_ms)
+        problems, stats = check_page(exe, page, html_root, shots, args.budget_ms, args.source_root.resolve())
         for k in totals:
             totals[k] += stats.get(k, 0)
         name = page.relative_to(html_root)

@@ -6,8 +6,13 @@ plus ``repo_url`` from ``_config.yml`` for the Colab install cell) and write
 injected-parameters cell never reaches them.
 
 With the default parameters every result is loaded from ``results/<profile>/``: rendering
-never retrains. ``--force`` recomputes (``make reproduce`` recomputes with ``gdd reproduce``
-first, then executes the notebooks without ``--force``).
+never retrains. ``--force`` recomputes every result written before the reproduction started:
+the notebooks get ``force = <start time>`` (see ``gdd.results.is_stale``), the start time is
+kept in ``results/<profile>/.reproduce-notebooks`` (``--mark-start`` writes it, so that
+``make reproduce`` can mark it before ``gdd reproduce --force``) and removed once every
+notebook has run, so an interrupted reproduction resumes. Whatever the parameters, the
+``.ipynb`` written is that of a run with ``force = False`` against the stored results (a run
+that computed is executed again), which is what nbval re-executes and compares.
 
 Examples::
 
@@ -59,11 +64,26 @@ def computed(nb) -> bool:
                for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", []))
 
 
-def execute(py: Path, out: Path, parameters: dict, timeout: int | None = None, log=print) -> float:
-    """Run ``py`` with ``parameters`` into ``out`` (written only if the run succeeds). A run that
-    computed results is executed once more without ``force``, so that the written notebook shows
-    what a re-execution against the stored results shows (what nbval compares, and no progress
-    bars in the book)."""
+def marker(profile: str) -> Path:
+    root = Path(os.environ.get("GDD_RESULTS", ROOT / "results"))
+    return root / profile / ".reproduce-notebooks"
+
+
+def mark_start(profile: str) -> float:
+    """The start time of the reproduction of ``profile`` in progress (marked now if none is)."""
+    path = marker(profile)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(repr(time.time()))
+    return float(path.read_text())
+
+
+def execute(py: Path, out: Path, parameters: dict, timeout: int | None = None, log=print,
+            rerun: bool = True) -> float:
+    """Run ``py`` with ``parameters`` into ``out`` (written only if the run succeeds). A run with
+    ``force``, or one that computed results, is executed once more with ``force = False``, so
+    that the written notebook shows what a re-execution against the stored results shows (what
+    nbval compares; no progress bars in the book)."""
     import jupytext
     import nbformat
     import papermill as pm
@@ -78,8 +98,8 @@ def execute(py: Path, out: Path, parameters: dict, timeout: int | None = None, l
             run = lambda params: pm.execute_notebook(
                 str(src), str(dst), parameters=params, kernel_name="python3", cwd=str(ROOT),
                 progress_bar=False, execution_timeout=timeout, log_output=False, report_mode=False)
-            if computed(run(parameters)):
-                log(f"  computed results in {time.time() - start:.0f} s; executing again to load them")
+            if rerun and (computed(run(parameters)) or parameters.get("force")):
+                log(f"  computed in {time.time() - start:.0f} s; executing again to load the stored results")
                 run({**parameters, "force": False})
         except Exception:
             failed = ROOT / "_build" / "failed" / out.name
@@ -101,15 +121,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("notebooks", nargs="*", help="notebooks/NN_*.py files (default: all)")
     ap.add_argument("--profile", default="cpu", choices=["smoke", "cpu", "gpu", "paper"])
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--force", action="store_true", help="recompute the results (default: load them)")
+    ap.add_argument("--force", action="store_true",
+                    help="recompute the results written before this reproduction started (default: load them)")
+    ap.add_argument("--mark-start", action="store_true", help="only mark the start of a reproduction")
     ap.add_argument("--out-dir", type=Path, help="where the .ipynb go (default: beside each .py)")
     ap.add_argument("--timeout", type=int, help="seconds per cell")
+    ap.add_argument("--single-run", action="store_true",
+                    help="keep the first run's outputs even if it computed (tests; not for committed notebooks)")
     ap.add_argument("--keep-going", action="store_true", help="execute the others when one fails")
     args = ap.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
     from gdd.notebook import repo_url
-    params = {"profile": args.profile, "device": args.device, "force": args.force, "repo_url": repo_url()}
+    if args.mark_start:
+        print(f"[execute] reproduction of profile {args.profile} started at {mark_start(args.profile):.0f} "
+              f"({marker(args.profile)})")
+        return 0
+    force = mark_start(args.profile) if args.force else False
+    params = {"profile": args.profile, "device": args.device, "force": force, "repo_url": repo_url()}
     sources = notebook_sources(args.notebooks)
     if not sources:
         print("no notebooks found", file=sys.stderr)
@@ -120,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[execute] {py.relative_to(ROOT) if py.is_relative_to(ROOT) else py} "
               f"(profile={args.profile}, device={args.device}, force={args.force})", flush=True)
         try:
-            secs = execute(py, out, copy.deepcopy(params), args.timeout)
+            secs = execute(py, out, copy.deepcopy(params), args.timeout, rerun=not args.single_run)
             print(f"  -> {out} in {secs:.0f} s", flush=True)
             done.append(py.name)
         except Exception as err:  # papermill's PapermillExecutionError names the cell and the error
@@ -128,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  error: {str(err).strip()[:2000]}", file=sys.stderr, flush=True)
             if not args.keep_going:
                 break
+    if args.force and not failed and not args.notebooks:
+        marker(args.profile).unlink(missing_ok=True)
     print(f"[execute] {len(done)}/{len(sources)} notebooks in {time.time() - total:.0f} s"
           + (f"; failed: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
