@@ -223,7 +223,7 @@ class Table:
         from html import escape
         head = "".join(f"<th>{escape(c)}</th>" for c in self.columns)
         body = "".join("<tr>" + "".join(f"<td>{escape(str(x))}</td>" for x in row) + "</tr>" for row in self.cells)
-        return f'<table class="gdd-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+        return f'<table class="table gdd-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
     def _repr_html_(self) -> str:
         return self.html()

@@ -68,7 +68,7 @@ def budget(q):
         "distill epochs x steps": f"{q.distill_epochs} x {q.distill_steps_per_epoch or 'full pass'}",
         "distill lr": f"{q.distill_lr:g}",
         "lambda_g / lambda_l": f"{q.lambda_global:g} / {q.lambda_local:g}",
-        "pool (width)": f"{'+'.join(q.pool)} ({q.pool_width or 'default'})",
+        "pool (width)": f"{', '.join(q.pool)} ({q.pool_width or 'default'})",
         "Table 2 / Fig. 3 dataset": q.focus_dataset,
         "lambda_l sweep": ", ".join(f"{x:g}" for x in q.ablation_lambdas),
     }
