@@ -26,6 +26,8 @@ test: env
 # DEVICE: where notebooks (and `gdd reproduce`) compute; default cuda when torch sees a GPU.
 DEVICE ?= $(shell $(PY) -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')" 2>/dev/null || echo cpu)
 JB_FLAGS ?= -n -W --keep-going
+# offline machines of this project keep verified copies of the data beside the checkout
+export GDD_DATA_MIRROR ?= $(if $(wildcard $(CURDIR)/../shared/data),$(abspath $(CURDIR)/../shared/data),)
 
 .PHONY: notebooks book check-book reproduce
 
