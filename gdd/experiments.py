@@ -22,9 +22,15 @@ def _profile(profile: Profile | str) -> Profile:
     return profile if isinstance(profile, Profile) else get_profile(profile)
 
 
-def test_split(dataset: str, profile: Profile) -> tuple[torch.Tensor, torch.Tensor]:
+def test_size(profile: Profile, model: str = "convnet3") -> int | None:
+    """How many test images to use (None: all): ``eval_test_size``, or ``cross_test_size`` for
+    the other architectures of Table 2, which are slow to test on a CPU."""
+    return profile.eval_test_size if model == "convnet3" else (profile.cross_test_size or profile.eval_test_size)
+
+
+def test_split(dataset: str, profile: Profile, model: str = "convnet3") -> tuple[torch.Tensor, torch.Tensor]:
     x, y = data.load(dataset, train=False)
-    n = profile.eval_test_size
+    n = test_size(profile, model)
     return (x, y) if n is None else (x[:n], y[:n])
 
 
@@ -38,7 +44,7 @@ def eval_config(profile: Profile, ipc: int, model: str = "convnet3", seed: int =
 
 def evaluate_images(images, labels, dataset: str, profile: Profile, ipc: int, model: str = "convnet3",
                     device="cpu", seed: int = 0) -> dict:
-    xt, yt = test_split(dataset, profile)
+    xt, yt = test_split(dataset, profile, model)
     return evaluate_set(images, labels, xt, yt, dataset, eval_config(profile, ipc, model, seed), device)
 
 
@@ -48,7 +54,7 @@ def random_baseline(profile: Profile | str, dataset: str, ipc: int, model: str =
     profile = _profile(profile)
     cfg = eval_config(profile, ipc, model, seed)
     config = {"dataset": dataset, "method": "random", "ipc": ipc, "eval": cfg,
-              "test_size": profile.eval_test_size}
+              "test_size": test_size(profile, model)}
 
     def run():
         x, y = data.load(dataset, train=True)
@@ -121,7 +127,7 @@ def method_result(profile: Profile | str, dataset: str, method: str, ipc: int, m
     gen_cfg = distill_config(p, dataset, method, seed=seed, **distill_overrides)
     cfg = eval_config(p, ipc, model, seed)
     config = {"dataset": dataset, "method": method, "ipc": ipc, "eval": cfg, "generator": gen_cfg,
-              "gan": gan_config(p, dataset, seed), "sample_seed": seed, "test_size": p.eval_test_size}
+              "gan": gan_config(p, dataset, seed), "sample_seed": seed, "test_size": test_size(p, model)}
 
     def run():
         summary, folder = train_generator(p, gen_cfg, device, force)

@@ -47,6 +47,7 @@ class Profile:
     cross_matchers: tuple[str, ...] = ("convnet3", "resnet18")
     cross_epochs: int | None = None             # None: the profile's epochs for IPC 10
     cross_runs: int | None = None               # None: eval_runs
+    cross_test_size: int | None = None          # None: eval_test_size
     ablation_lambdas: tuple[float, ...] = (0.0, 1e-4, 1e-3, 1e-2, 1e-1)
     focus_dataset: str = "cifar10"
     # data-free KD (SSD-KD)
@@ -89,7 +90,7 @@ PROFILES: dict[str, Profile] = {
         gan_width=32, gan_noise=100, gan_epochs=2, gan_batch=64, gan_steps_per_epoch=500, gan_lr=5e-4,
         distill_epochs=4, distill_steps_per_epoch=50, distill_batch=64, distill_lr=1e-4, pool_width=16,
         cross_models=("convnet3", "resnet18", "alexnet", "vgg11"), cross_matchers=("convnet3", "resnet18"),
-        cross_epochs=20, cross_runs=1,
+        cross_epochs=20, cross_runs=1, cross_test_size=2000,
         ablation_lambdas=(0.0, 1e-3, 1e-2, 1e-1, 1.0), focus_dataset="fashion_mnist",
         teacher_epochs=3, datafree_iters=400, teacher_width=16, teacher_train_size=12800, student_width=32,
         datafree_batch=128, datafree_syn_batch=64, datafree_gen_width=16, datafree_eval_every=50,
