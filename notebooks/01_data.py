@@ -35,14 +35,16 @@ import torch
 from gdd import data
 from gdd.notebook import table
 
-splits = {d: {"train": data.load(d, train=True), "test": data.load(d, train=False)} for d in p.datasets}
+splits = {d: {split: data.load(d, train=split == "train") for split in ("train", "test")}
+          for d in p.datasets}
 rows = []
 for d, s in splits.items():
     spec = data.get_spec(d)
-    xtr, ytr = s["train"]
-    rows.append({"dataset": d, "train": len(ytr), "test": len(s["test"][1]),
-                 "image (C x H x W)": " x ".join(map(str, xtr.shape[1:])),
-                 "pixel mean": round(xtr.mean().item(), 4), "pixel std": round(xtr.std().item(), 4),
+    x = s["train"][0]
+    rows.append({"dataset": d, "train": len(x), "test": len(s["test"][0]),
+                 "image (C x H x W)": " x ".join(map(str, x.shape[1:])),
+                 "pixel mean": round(x.mean().item(), 4),
+                 "pixel std": round(x.std().item(), 4),
                  "normalisation mean / std": f"{spec.mean[0]} / {spec.std[0]}"})
 table(rows, digits=4)
 
@@ -54,13 +56,14 @@ table(rows, digits=4)
 # ## Class counts
 
 # %%
-rows = []
+rows = [{"class": c} for c in range(data.get_spec(p.datasets[0]).num_classes)]
 for d, s in splits.items():
     names = data.get_spec(d).classes
-    tr, te = (torch.bincount(s[k][1], minlength=len(names)) for k in ("train", "test"))
-    for c, name in enumerate(names):
-        rows.append({"dataset": d, "class": f"{c} {name}" if name != str(c) else name,
-                     "train": int(tr[c]), "test": int(te[c])})
+    counts = {k: torch.bincount(s[k][1], minlength=len(names)) for k in ("train", "test")}
+    for c, row in enumerate(rows):
+        if names[c] != str(c):
+            row[f"{d} class"] = names[c]
+        row[f"{d} train"], row[f"{d} test"] = int(counts["train"][c]), int(counts["test"][c])
 table(rows)
 
 # %% [markdown]
@@ -72,8 +75,9 @@ from gdd.notebook import image_grid
 
 for d, s in splits.items():
     x, y = s["train"]
-    idx = data.class_balanced_subset(y, 10, data.get_spec(d).num_classes, torch.Generator().manual_seed(0))
-    image_grid(x[idx], y[idx], per_class=10, class_names=list(data.get_spec(d).classes), title=d)
+    spec = data.get_spec(d)
+    idx = data.class_balanced_subset(y, 10, spec.num_classes, torch.Generator().manual_seed(0))
+    image_grid(x[idx], y[idx], per_class=10, class_names=list(spec.classes), title=d)
 
 # %% [markdown]
 # ## The floor: a random real subset at each IPC
@@ -91,8 +95,8 @@ floor = {(d, ipc): experiments.random_baseline(p, d, ipc, device=device, force=f
 rows = []
 for (d, ipc), r in floor.items():
     ev = r["config"]["eval"]
-    rows.append({"dataset": d, "IPC": ipc, "images": r["result"]["train_size"], "accuracy (%)": mean_std(r),
-                 "networks": ev["runs"], "epochs": ev["epochs"],
+    rows.append({"dataset": d, "IPC": ipc, "images": r["result"]["train_size"],
+                 "accuracy (%)": mean_std(r), "networks": ev["runs"], "epochs": ev["epochs"],
                  "wall time (s)": round(r["provenance"]["wall_time_s"])})
 table(rows)
 
@@ -104,7 +108,8 @@ for d in p.datasets:
     means = [floor[(d, i)]["result"]["mean"] for i in p.ipcs]
     stds = [floor[(d, i)]["result"]["std"] for i in p.ipcs]
     ax.errorbar([str(i) for i in p.ipcs], means, yerr=stds, marker="o", capsize=3, label=d)
-ax.set(xlabel="images per class", ylabel="test accuracy (%)", title=f"random real subset ({p.name} profile)")
+ax.set(xlabel="images per class", ylabel="test accuracy (%)",
+       title=f"random real subset ({p.name} profile)")
 ax.legend()
 plt.tight_layout()
 plt.show()

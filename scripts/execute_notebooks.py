@@ -98,7 +98,8 @@ def execute(py: Path, out: Path, parameters: dict, timeout: int | None = None, l
             run = lambda params: pm.execute_notebook(
                 str(src), str(dst), parameters=params, kernel_name="python3", cwd=str(ROOT),
                 progress_bar=False, execution_timeout=timeout, log_output=False, report_mode=False)
-            if rerun and (computed(run(parameters)) or parameters.get("force")):
+            first = run(parameters)
+            if rerun and (computed(first) or parameters.get("force")):
                 log(f"  computed in {time.time() - start:.0f} s; executing again to load the stored results")
                 run({**parameters, "force": False})
         except Exception:
