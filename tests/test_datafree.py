@@ -167,33 +167,40 @@ def test_methods_are_switch_settings_of_one_config(tmp_path):
 def small(teacher, **kw):
     base = dict(student_kw={"width": 8}, iters=6, batch=16, syn_batch=16, gen_width=4, noise=16, eval_every=3,
                 test_size=200, checkpoint_every=2, buffer_size=40, synth_every=2, refresh_every=3)
-    return method_config("ssdkd", "mnist", str(teacher), **{**base, **kw})
+    return method_config("ssdkd", "fashion_mnist", str(teacher), **{**base, **kw})
 
 
 @pytest.fixture(scope="module")
-def teacher(tmp_path_factory, mnist):
-    """A small BN ResNet teacher trained on 2000 real MNIST images (~90 % test accuracy)."""
+def teacher(tmp_path_factory, fashion):
+    """A small BN ResNet teacher trained on 2000 real Fashion-MNIST images (~75 % test accuracy)."""
     out = tmp_path_factory.mktemp("teacher")
-    (x, y), _ = mnist
-    cfg = RealConfig("mnist", model="resnet10", model_kw={"norm": "batch", "width": 8}, steps=90, batch=64,
+    (x, y), _ = fashion
+    cfg = RealConfig("fashion_mnist", model="resnet10", model_kw={"norm": "batch", "width": 8}, steps=90, batch=64,
                      lr=0.05, train_size=2000, test_size=500)
-    start = time.time()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # CPU seconds of one thread: the work, whatever else runs on the machine
+    start = time.process_time()
     s = fit(cfg, out, real=(x[:2000], y[:2000]), progress=False)
-    s["seconds"] = time.time() - start
+    s["cpu_seconds"] = time.process_time() - start
+    torch.set_num_threads(threads)
     return out / "model.pt", s
 
 
 def test_smoke_teacher_synthesis_student_beats_chance(teacher, tmp_path):
     path, summary = teacher
-    assert summary["test_accuracy"] > 80, summary
-    start = time.time()
-    cfg = small(path, student_kw={"width": 16}, iters=120, batch=64, syn_batch=32, gen_width=8, noise=32,
-                buffer_size=600, eval_every=40, test_size=500, checkpoint_every=60, lr_s=0.05, refresh_every=40)
+    assert summary["test_accuracy"] > 65, summary
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    start = time.process_time()
+    cfg = small(path, student_kw={"width": 16}, iters=100, batch=64, syn_batch=32, gen_width=8, noise=32,
+                buffer_size=600, eval_every=25, test_size=500, checkpoint_every=50, lr_s=0.05, refresh_every=25,
+                synth_every=1)
     s = train(cfg, tmp_path, progress=False)
-    took = summary["seconds"] + time.time() - start
-    assert s["finished"] and s["synthetic_samples"] == 60 * 32 and s["buffer_size"] == 600
-    assert s["test_accuracy"] > 25, s["evals"]                     # chance is 10 %
-    assert took < 60, took
+    took = summary["cpu_seconds"] + time.process_time() - start
+    torch.set_num_threads(threads)
+    assert s["finished"] and s["synthetic_samples"] == 100 * 32 and s["buffer_size"] == 600
+    assert s["test_accuracy"] > 14, s["evals"]      # chance is 10 %; binomial sd on 500 test images 1.3 %
+    assert took < 60, f"teacher + synthesis + student took {took:.0f} s of one CPU core"
     assert sum(s["histograms"]["pred_class_counts"]) == 600 and (tmp_path / "student.pt").exists()
     student, meta = load_model(tmp_path / "student.pt")
     assert meta["role"] == "datafree-ssdkd" and meta["test_accuracy"] == s["test_accuracy"]
@@ -219,12 +226,12 @@ def test_resume_with_another_config_is_refused_naming_the_fields(teacher, tmp_pa
 def test_nan_stops_the_run_and_keeps_the_last_checkpoint(teacher, tmp_path):
     model, meta = load_model(teacher[0])
     good = tmp_path / "teacher.pt"
-    save_model(model, meta["model"], meta["model_kw"], "mnist", good)
+    save_model(model, meta["model"], meta["model_kw"], "fashion_mnist", good)
     cfg = small(good)
     train(cfg, tmp_path / "run", stop_after=2, progress=False)
     before = (tmp_path / "run" / "checkpoint.pt").read_bytes()
     model.head.bias.data[0] = math.nan                            # same path, same config: a teacher gone bad
-    save_model(model, meta["model"], meta["model_kw"], "mnist", good)
+    save_model(model, meta["model"], meta["model_kw"], "fashion_mnist", good)
     with pytest.raises(NonFiniteLoss, match="non-finite loss at step 2"):
         train(cfg, tmp_path / "run", progress=False)
     assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == before
