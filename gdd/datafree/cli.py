@@ -12,20 +12,10 @@ import dataclasses
 from pathlib import Path
 
 from gdd import data
+from gdd.cli import non_negative_float as _non_negative_float
+from gdd.cli import positive_int as _positive_int
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 def _positive_float(text: str) -> float:
