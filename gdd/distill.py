@@ -32,6 +32,7 @@ from gdd.gan import Critic, Generator, critic_loss, from_unit, generator_gan_los
 from gdd.io import (atomic_save, atomic_write_bytes, atomic_write_json, atomic_write_text, check_finite, check_same_config,
                     load_checkpoint, save_checkpoint)
 from gdd.losses import global_loss, local_loss
+from gdd.results import local
 
 METHODS = ("cgan", "dim", "gdd")
 
@@ -150,7 +151,7 @@ def _train(cfg, out, real, device, stop_after, progress) -> dict:
     torch.manual_seed(cfg.seed)
     G, D = build_gan(cfg)
     if cfg.stage == "distill":
-        init = Path(cfg.init)
+        init = local(cfg.init)
         gen_path, critic_path = init / "generator.pt", init / "critic.pt"
         if not gen_path.exists() or not critic_path.exists():
             raise FileNotFoundError(f"no finished stage-1 run in {init} (generator.pt and critic.pt expected); "

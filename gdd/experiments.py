@@ -3,7 +3,6 @@ experiment (profile + config) already ran, and otherwise runs it and stores it u
 ``results/<profile>/``. Notebooks and ``gdd reproduce`` call these; nothing else trains."""
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from gdd.distill import GenConfig, load_finished, train
 from gdd.evaluate import EvalConfig, evaluate_set
 from gdd.io import load_image_set
 from gdd.profiles import Profile, get_profile
-from gdd.results import cached_run, config_key, is_stale, results_root
+from gdd.results import cached_run, config_key, is_stale, local, portable, results_root, runs_root
 
 
 def _profile(profile: Profile | str) -> Profile:
@@ -67,11 +66,6 @@ def random_baseline(profile: Profile | str, dataset: str, ipc: int, model: str =
 
 # ---- the generative pipeline: stage 1 (GAN), stage 2 (distillation), stage 3 (deployment) ----
 
-def runs_root() -> Path:
-    """Where large artefacts (checkpoints, generators, image sets) go; not in git."""
-    return Path(os.environ.get("GDD_RUNS", "runs"))
-
-
 def gan_config(profile: Profile | str, dataset: str, seed: int = 0) -> GenConfig:
     p = _profile(profile)
     return GenConfig(dataset=dataset, stage="gan", method="cgan", width=p.gan_width, noise=p.gan_noise,
@@ -96,7 +90,7 @@ def distill_config(profile: Profile | str, dataset: str, method: str, lambda_glo
                      pool=tuple(pool or p.pool), pool_width=p.pool_width, width=gan.width, noise=gan.noise,
                      epochs=p.distill_epochs, batch=p.distill_batch, steps_per_epoch=p.distill_steps_per_epoch,
                      train_size=p.gan_train_size, lr_g=p.distill_lr, lr_d=p.distill_lr, seed=seed,
-                     init=str(run_folder(p, gan)), checkpoint_every=p.checkpoint_every)
+                     init=portable(run_folder(p, gan)), checkpoint_every=p.checkpoint_every)
 
 
 def train_generator(profile: Profile | str, cfg: GenConfig, device="cpu", force: bool | float = False,
@@ -109,7 +103,7 @@ def train_generator(profile: Profile | str, cfg: GenConfig, device="cpu", force:
         shutil.rmtree(folder)
     if cfg.stage == "distill":
         init = gan_config(profile, cfg.dataset, cfg.seed)
-        if Path(cfg.init) == run_folder(profile, init):
+        if cfg.init == portable(run_folder(profile, init)):
             summary, _ = train_generator(profile, init, device, force, stop_after=stop_after)
             if not summary["finished"]:
                 return summary, folder
@@ -131,7 +125,7 @@ def method_result(profile: Profile | str, dataset: str, method: str, ipc: int, m
 
     def run():
         summary, folder = train_generator(p, gen_cfg, device, force)
-        gan_summary = load_finished(Path(gen_cfg.init))
+        gan_summary = load_finished(local(gen_cfg.init))
         set_path = folder / f"ipc{ipc}-seed{seed}.pt"
         timing = sample_to_file(folder / "generator.pt", ipc, seed, set_path, device)
         x, y, _ = load_image_set(set_path)

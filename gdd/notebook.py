@@ -114,7 +114,8 @@ def setup(profile: str = "cpu", device: str = "cpu", seed: int = 0, quiet: bool 
 def resolve(path: str | os.PathLike) -> Path:
     """A path stored in a result record, found from this checkout: records made elsewhere may
     hold another machine's absolute path; the part from ``results/`` or ``runs/`` on is kept."""
-    path = Path(path)
+    from gdd.results import local
+    path = local(path)
     if path.exists():
         return path
     parts = path.parts

@@ -28,6 +28,27 @@ def results_root() -> Path:
     return Path(os.environ.get("GDD_RESULTS", "results"))
 
 
+def runs_root() -> Path:
+    """Where large artefacts (checkpoints, generators, image sets) go; not in git."""
+    return Path(os.environ.get("GDD_RUNS", "runs"))
+
+
+RUNS = "$GDD_RUNS"
+
+
+def portable(path: str | os.PathLike) -> str:
+    """``path`` as written into a config: under the runs folder it becomes ``$GDD_RUNS/...``, so
+    that a config, its key and its stored result do not depend on where the checkout lies."""
+    path, root = Path(path).resolve(), runs_root().resolve()
+    return f"{RUNS}/{path.relative_to(root).as_posix()}" if path.is_relative_to(root) else str(path)
+
+
+def local(path: str | os.PathLike) -> Path:
+    """The inverse of ``portable``: ``$GDD_RUNS/...`` expanded to this machine's runs folder."""
+    text = str(path)
+    return runs_root() / text[len(RUNS) + 1:] if text.startswith(RUNS + "/") else Path(text)
+
+
 def device_name(device: str | torch.device = "cpu") -> str:
     device = torch.device(device)
     if device.type == "cuda":

@@ -192,3 +192,30 @@ def test_cli_rejects_bad_arguments(tmp_path):
     assert r.returncode != 0 and "does not exist" in r.stderr
     r = _gdd("sample", "--generator", tmp_path / "none.pt", "--ipc", "-2", "--out", tmp_path / "s.pt")
     assert r.returncode != 0 and "positive integer" in r.stderr
+
+
+def test_experiment_configs_do_not_depend_on_where_the_checkout_lies(tmp_path, monkeypatch):
+    """A config names run folders as $GDD_RUNS/..., so a fresh clone elsewhere finds the stored
+    results instead of recomputing them; every committed record follows that rule."""
+    import json
+    from pathlib import Path
+    from gdd import experiments
+    from gdd.datafree import experiments as datafree
+    from gdd.results import as_dict, config_key, local, portable
+    keys = set()
+    for where in ("a", "b"):
+        monkeypatch.setenv("GDD_RUNS", str(tmp_path / where / "runs"))
+        cfg = experiments.distill_config("smoke", "mnist", "gdd")
+        assert cfg.init.startswith("$GDD_RUNS/") and local(cfg.init) == experiments.run_folder(
+            "smoke", experiments.gan_config("smoke", "mnist"))
+        keys.add((config_key(cfg), config_key(datafree.datafree_config("smoke", "mnist", "ssdkd"))))
+    assert len(keys) == 1
+    assert portable(tmp_path / "elsewhere") == str(tmp_path / "elsewhere") == str(local(tmp_path / "elsewhere"))
+    root = Path(__file__).resolve().parent.parent / "results"
+    records = sorted(root.glob("*/*.json"))
+    assert records, "no committed results"
+    for path in records:
+        record = json.loads(path.read_text())
+        text = json.dumps(record["config"])
+        assert '"/' not in text, f"{path.name}: its config holds an absolute path"
+        assert path.stem.endswith(config_key(record["config"])), f"{path.name}: file key != config key"

@@ -13,14 +13,13 @@ Run everything of a profile: ``python -m gdd.datafree.experiments --profile cpu 
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from gdd import data
 from gdd.datafree.teacher import RealConfig, fit
 from gdd.datafree.train import DataFreeConfig, METHODS, method_config, train
 from gdd.profiles import Profile, get_profile
-from gdd.results import cached_run, config_key
+from gdd.results import cached_run, config_key, portable, runs_root
 
 ABLATION = ("adv", "ssdkd_nophi", "ssdkd_noprio", "ssdkd", "adv_small")
 REFERENCES = ("scratch", "kd_real")
@@ -28,10 +27,6 @@ REFERENCES = ("scratch", "kd_real")
 
 def _profile(profile: Profile | str) -> Profile:
     return profile if isinstance(profile, Profile) else get_profile(profile)
-
-
-def runs_root() -> Path:
-    return Path(os.environ.get("GDD_RUNS", "runs"))
 
 
 def run_folder(profile: Profile, name: str, cfg) -> Path:
@@ -56,17 +51,19 @@ def teacher_path(profile: Profile | str, dataset: str, seed: int = 0) -> Path:
 
 
 def teacher_result(profile: Profile | str, dataset: str, device="cpu", force: bool | float = False,
-                   seed: int = 0) -> dict:
-    """Train (or reuse) the teacher; record: test accuracy (%), wall time (s), model path."""
+                   seed: int = 0, need_model: bool = False) -> dict:
+    """Train (or reuse) the teacher; record: test accuracy (%), wall time (s), model path.
+    ``need_model``: the caller trains from the teacher, so retrain it if the stored record
+    outlived its model file (a fresh clone has results/ but not runs/)."""
     p = _profile(profile)
     cfg = teacher_config(p, dataset, seed)
     folder = run_folder(p, f"{dataset}-teacher", cfg)
 
     def run():
-        return {**fit(cfg, folder, device=device), "model_path": str(folder / "model.pt")}
+        return {**fit(cfg, folder, device=device), "model_path": portable(folder / "model.pt")}
 
     record = cached_run(f"datafree-{dataset}-teacher", cfg, run, p.name, force, device)
-    if not Path(record["result"]["model_path"]).exists():  # results kept, runs/ deleted: retrain
+    if need_model and not (folder / "model.pt").exists():
         record = cached_run(f"datafree-{dataset}-teacher", cfg, run, p.name, True, device)
     return record
 
@@ -77,7 +74,7 @@ def datafree_config(profile: Profile | str, dataset: str, method: str, seed: int
                 batch=p.datafree_batch, syn_batch=p.datafree_syn_batch, gen_width=p.datafree_gen_width,
                 eval_every=p.datafree_eval_every, test_size=p.datafree_test_size, seed=seed,
                 checkpoint_every=p.datafree_checkpoint_every)
-    return method_config(method, dataset, str(teacher_path(p, dataset, seed)), buffer_frac=p.datafree_buffer_frac,
+    return method_config(method, dataset, portable(teacher_path(p, dataset, seed)), buffer_frac=p.datafree_buffer_frac,
                          small_every=p.datafree_synth_every, **{**base, **overrides})
 
 
@@ -90,7 +87,7 @@ def datafree_result(profile: Profile | str, dataset: str, method: str, device="c
     tag = "" if not overrides else "-" + "-".join(f"{k}{v}" for k, v in sorted(overrides.items()))
 
     def run():
-        teacher = teacher_result(p, dataset, device, force, seed)["result"]
+        teacher = teacher_result(p, dataset, device, force, seed, need_model=True)["result"]
         summary = train(cfg, run_folder(p, f"{dataset}-{method}{tag}", cfg), device=device)
         return {**summary, "teacher_accuracy": teacher["test_accuracy"], "teacher_wall_time_s": teacher["wall_time_s"]}
 
@@ -105,7 +102,7 @@ def reference_config(profile: Profile | str, dataset: str, role: str, seed: int 
         raise ValueError(f"unknown reference {role!r}; valid: {', '.join(REFERENCES)}")
     return RealConfig(dataset=dataset, role=role, model=p.student_model, model_kw={"width": p.student_width},
                       steps=p.datafree_iters, batch=p.datafree_batch, lr=0.05, train_size=p.teacher_train_size,
-                      teacher=str(teacher_path(p, dataset, seed)) if role == "kd_real" else None,
+                      teacher=portable(teacher_path(p, dataset, seed)) if role == "kd_real" else None,
                       test_size=p.datafree_test_size, seed=seed)
 
 
@@ -116,7 +113,7 @@ def reference_result(profile: Profile | str, dataset: str, role: str, device="cp
 
     def run():
         if role == "kd_real":
-            teacher_result(p, dataset, device, force, seed)
+            teacher_result(p, dataset, device, force, seed, need_model=True)
         return fit(cfg, run_folder(p, f"{dataset}-{role}", cfg), device=device)
 
     return cached_run(f"datafree-{dataset}-{role}", cfg, run, p.name, force, device)

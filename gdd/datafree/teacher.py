@@ -25,6 +25,7 @@ from gdd import data
 from gdd.evaluate import accuracy, normalize
 from gdd.io import atomic_save, atomic_write_json, check_finite, check_same_config, load_checkpoint, save_checkpoint
 from gdd.models import MODELS, make_model
+from gdd.results import local
 
 ROLES = ("teacher", "scratch", "kd_real")
 
@@ -87,7 +88,7 @@ def save_model(model: torch.nn.Module, name: str, model_kw: dict, dataset: str, 
 
 def load_model(path: Path | str, dataset: str | None = None) -> tuple[torch.nn.Module, dict]:
     """A model saved by ``save_model`` (model.pt, or the run folder holding it), in eval mode."""
-    path = Path(path)
+    path = local(path)
     if path.is_dir():
         path = path / "model.pt"
     if not path.exists():
