@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import os
 import sys
 import tempfile
@@ -49,7 +50,9 @@ def clean(nb):
         nb.metadata.pop(key, None)
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     nb.metadata.setdefault("language_info", {"name": "python"})
-    for cell in nb.cells:
+    for i, cell in enumerate(nb.cells):
+        # ids from position and source, not random: re-executing gives no spurious git diff
+        cell.id = hashlib.sha1(f"{i}:{cell.source}".encode()).hexdigest()[:8]
         for key in VOLATILE_CELL_METADATA:
             cell.metadata.pop(key, None)
         if cell.cell_type == "code":
