@@ -197,9 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--device", default=default_device())
     m.set_defaults(fn=cmd_sample)
 
+    from gdd.reproduce import STAGES
     r = sub.add_parser("reproduce", help="compute every result of a profile (resumes; reuses finished ones)")
     r.add_argument("--profile", required=True, choices=["smoke", "cpu", "gpu", "paper"])
-    r.add_argument("--stage", action="append", help="only these stages (repeatable); default: all")
+    r.add_argument("--stage", action="append", choices=list(STAGES), help="only these stages (repeatable); default: all")
     r.add_argument("--dataset", action="append", choices=list(data.DATASETS),
                    help="only these datasets for Table 1 (repeatable); default: the profile's")
     r.add_argument("--threads", type=positive_int, help="CPU threads for this process")

@@ -66,6 +66,8 @@ class Profile:
     datafree_eval_every: int = 200             # student steps between accuracy points
     datafree_test_size: int | None = None      # None: the whole test set
     datafree_checkpoint_every: int = 200
+    # speed figures (gdd.bench): "tiny" | "quick" | "full"
+    bench: str = "full"
 
     def epochs_for(self, ipc: int) -> int:
         return self.eval_epochs.get(ipc, max(self.eval_epochs.values()))
@@ -84,7 +86,7 @@ PROFILES: dict[str, Profile] = {
         focus_dataset="mnist", teacher_epochs=1, datafree_iters=5,
         teacher_width=8, teacher_train_size=256, student_width=8, datafree_batch=32, datafree_syn_batch=16,
         datafree_gen_width=8, datafree_synth_every=2, datafree_eval_every=5, datafree_test_size=500,
-        datafree_checkpoint_every=2),
+        datafree_checkpoint_every=2, bench="tiny"),
     "cpu": Profile(
         name="cpu", eval_epochs={1: 200, 10: 60, 50: 20}, eval_runs=2,
         gan_width=32, gan_noise=100, gan_epochs=2, gan_batch=64, gan_steps_per_epoch=500, gan_lr=5e-4,
@@ -94,7 +96,7 @@ PROFILES: dict[str, Profile] = {
         ablation_lambdas=(0.0, 1e-3, 1e-2, 1e-1, 1.0), focus_dataset="fashion_mnist",
         teacher_epochs=3, datafree_iters=400, teacher_width=16, teacher_train_size=12800, student_width=32,
         datafree_batch=128, datafree_syn_batch=64, datafree_gen_width=16, datafree_eval_every=50,
-        datafree_test_size=2000, datafree_checkpoint_every=100),
+        datafree_test_size=2000, datafree_checkpoint_every=100, bench="quick"),
     "gpu": Profile(
         name="gpu", eval_epochs={1: 300, 10: 300, 50: 300}, eval_runs=5,
         gan_width=128, gan_epochs=20, distill_epochs=10, distill_steps_per_epoch=200, distill_lr=2e-5, pool_width=32,

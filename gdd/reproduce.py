@@ -38,7 +38,32 @@ def figure3(p, device, force):
             for lam in p.ablation_lambdas]
 
 
-STAGES = {"table1": table1, "table2": table2, "figure3": figure3}
+def figures(p, device, force):
+    """Figure 2 and the stage chapters: loss curves and grids of every generator, sample grids,
+    the gradient-share diagnostic."""
+    out = []
+    for d in p.datasets:
+        out += [experiments.generator_record(p, d, m, device=device, force=force) for m in ("gan", "cgan", "dim", "gdd")]
+        out += [experiments.sample_grid(p, d, m, ipc=10, device=device, force=force) for m in ("cgan", "gdd")]
+        out.append(experiments.gradient_shares(p, d, device=device, force=force))
+    return out
+
+
+def datafree(p, device, force):
+    """The data-free KD chapter: teacher, references and every method of the ablation."""
+    from gdd.datafree import experiments as dfe
+    return dfe.table(p, device=device, force=force) + [dfe.matched_samples_result(p, d, m, device, force)
+                                                        for d in p.datasets for m in dfe.MATCHED]
+
+
+def bench(p, device, force):
+    """The speed appendix, on this device at the profile's scale."""
+    from gdd import bench as speed
+    return [speed.figures(p, device, force)]
+
+
+STAGES = {"table1": table1, "table2": table2, "figure3": figure3, "figures": figures, "datafree": datafree,
+          "bench": bench}
 
 
 def reproduce(profile: str, device="cpu", force: bool = False, stages: list[str] | None = None,

@@ -7,7 +7,7 @@
 # the still-warm machine resumes from the last checkpoint. Results (JSON + small PNGs) are
 # packed into $OUT/results.tar.gz to be unpacked over results/ here.
 set -euo pipefail
-stage=${1:?stage: table1 | table2 | figure3 | datafree | bench}
+stage=${1:?stage: table1 | table2 | figure3 | figures | datafree | bench (gdd/reproduce.py)}
 dataset=${2:-}
 budget=${GPU_STAGE_SECONDS:-540}
 if ls .whl/*.whl >/dev/null 2>&1; then
@@ -20,13 +20,9 @@ export GDD_DATA=$PWD/data GDD_RESULTS=$PWD/results GDD_RUNS=${GDD_RUNS:-/tmp/gdd
 nvidia-smi -L || true
 ls /data /datasets 2>/dev/null | grep -i cifar || echo "no CIFAR-10 copy on this machine"
 start=$(date +%s)
-if [ "$stage" = bench ]; then
-  timeout "$budget" python3 benchmarks/bench.py --device cuda || echo "bench stopped at its time budget"
-else
-  args=(--profile gpu --stage "$stage" --device cuda)
-  [ -n "$dataset" ] && args+=(--dataset "$dataset")
-  timeout "$budget" python3 -m gdd reproduce "${args[@]}" || echo "stage stopped at its time budget: call again to resume"
-fi
+args=(--profile gpu --stage "$stage" --device cuda)
+[ -n "$dataset" ] && args+=(--dataset "$dataset")
+timeout "$budget" python3 -m gdd reproduce "${args[@]}" || echo "stage stopped at its time budget: call again to resume"
 echo "wall time: $(( $(date +%s) - start )) s"
 mkdir -p "${OUT:-/tmp/out}"
 tar czf "${OUT:-/tmp/out}/results.tar.gz" results

@@ -6,6 +6,8 @@ interrupted run folder under ``runs/<profile>/datafree/``) and stores it under `
 - ``reference_result``: the reference students, ``scratch`` (real data, labels) and ``kd_real``
   (KD from the teacher on real data), with the data-free student's step budget;
 - ``datafree_result``: one data-free KD method (adv, ssdkd, ssdkd_nophi, ssdkd_noprio, adv_small);
+- ``matched_samples_result``: a small-scale method run long enough to use as many synthetic
+  samples as ``adv``;
 - ``table``: all of them for a profile, as rows (what the notebook shows).
 
 Run everything of a profile: ``python -m gdd.datafree.experiments --profile cpu [--dataset D] [--threads 1]``.
@@ -22,6 +24,7 @@ from gdd.profiles import Profile, get_profile
 from gdd.results import cached_run, config_key, portable, runs_root
 
 ABLATION = ("adv", "ssdkd_nophi", "ssdkd_noprio", "ssdkd", "adv_small")
+MATCHED = ("ssdkd", "adv_small")  # run by matched_samples_result
 REFERENCES = ("scratch", "kd_real")
 
 
@@ -92,6 +95,15 @@ def datafree_result(profile: Profile | str, dataset: str, method: str, device="c
         return {**summary, "teacher_accuracy": teacher["test_accuracy"], "teacher_wall_time_s": teacher["wall_time_s"]}
 
     return cached_run(f"datafree-{dataset}-{method}{tag}", cfg, run, p.name, force, device)
+
+
+def matched_samples_result(profile: Profile | str, dataset: str, method: str, device="cpu",
+                           force: bool | float = False, seed: int = 0) -> dict:
+    """A small-scale ``method`` run for ``datafree_synth_every`` times the student steps, so that
+    it synthesises as many samples as plain ``adv`` does in the profile's budget: does it then
+    reach ``adv``'s accuracy, and in less time?"""
+    p = _profile(profile)
+    return datafree_result(p, dataset, method, device, force, seed, iters=p.datafree_iters * p.datafree_synth_every)
 
 
 def reference_config(profile: Profile | str, dataset: str, role: str, seed: int = 0) -> RealConfig:
