@@ -29,7 +29,7 @@ JB_FLAGS ?= -n -W --keep-going
 # offline machines of this project keep verified copies of the data beside the checkout
 export GDD_DATA_MIRROR ?= $(if $(wildcard $(CURDIR)/../shared/data),$(abspath $(CURDIR)/../shared/data),)
 
-.PHONY: notebooks book check-book reproduce
+.PHONY: notebooks book check-book reproduce gpu-carry
 
 # execute every notebooks/NN_*.py with papermill into its .ipynb, loading the stored results
 notebooks: env
@@ -53,3 +53,11 @@ reproduce: env data
 	$(VENV)/bin/gdd reproduce --profile $(PROFILE) --device $(DEVICE) --force
 	$(PY) scripts/execute_notebooks.py --profile $(PROFILE) --device $(DEVICE) --force
 	$(VENV)/bin/jupyter-book build $(JB_FLAGS) .
+
+# what a bare GPU machine (PyTorch already installed) lacks to run scripts/gpu_stage.sh: the
+# pure-Python wheels in .whl/ (pinned by requirements.lock) and the raw data files
+gpu-carry: env data
+	rm -rf .whl && mkdir -p .whl
+	$(PY) -m pip download -q --no-deps --only-binary=:all: -d .whl $$(grep -i '^tqdm==' requirements.lock)
+	@du -sh .whl $(GDD_DATA)/MNIST/raw $(GDD_DATA)/FashionMNIST/raw
+
