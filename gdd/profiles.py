@@ -49,6 +49,9 @@ class Profile:
     cross_runs: int | None = None               # None: eval_runs
     cross_test_size: int | None = None          # None: eval_test_size
     ablation_lambdas: tuple[float, ...] = (0.0, 1e-4, 1e-3, 1e-2, 1e-1)
+    # (lambda_g, lambda_l) large enough that the weighted matching gradients are comparable to
+    # the adversarial one (experiments.gradient_shares): does matching matter when it can pull?
+    strong_lambdas: tuple[float, float] = (1.0, 10.0)
     focus_dataset: str = "cifar10"
     # data-free KD (SSD-KD)
     teacher_epochs: int = 200
