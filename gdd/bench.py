@@ -9,6 +9,7 @@ depend on the data. The size of each measurement is the profile's ``bench`` scal
 """
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 import time
@@ -100,7 +101,7 @@ def generator_steps_per_s(device: torch.device, width: int, steps: int, batch: i
         train(gan, folder / "gan", real, device, progress=False)  # warm-up, and stage 2's starting point
         cfg = gan if method == "gan" else GenConfig(dataset="cifar10", stage="distill", method=method, width=width,
                                                     init=str(folder / "gan"), pool_width=32, batch=batch)
-        cfg = GenConfig(**{**cfg.__dict__, "epochs": 1, "steps_per_epoch": steps, "checkpoint_every": 10**6})
+        cfg = dataclasses.replace(cfg, epochs=1, steps_per_epoch=steps, checkpoint_every=10**6)
         t0 = time.perf_counter()
         train(cfg, folder / "run", real, device, progress=False)
         _sync(device)

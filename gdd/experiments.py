@@ -137,6 +137,16 @@ def method_result(profile: Profile | str, dataset: str, method: str, ipc: int, m
     return cached_run(f"{dataset}-{method}{tag}-ipc{ipc}-{model}", config, run, p.name, force, device)
 
 
+def strong_matching(profile: Profile | str, device="cpu", force: bool | float = False,
+                    ipcs: tuple[int, ...] = (1, 10)) -> dict[tuple[str, int], dict]:
+    """``dim`` and ``gdd`` on the focus dataset with the profile's ``strong_lambdas`` (matching
+    weights at which the matching gradients can pull): {(method, ipc): record}."""
+    p = _profile(profile)
+    lam_g, lam_l = p.strong_lambdas
+    return {(m, ipc): method_result(p, p.focus_dataset, m, ipc, device=device, force=force, lambda_global=lam_g,
+                                    lambda_local=lam_l) for m in ("dim", "gdd") for ipc in ipcs}
+
+
 # ---- small artefacts the book's figures need (committed under results/, unlike runs/) ----
 
 def _curves(csv_path: Path, columns: tuple[str, ...], points: int = 200) -> dict:

@@ -35,11 +35,8 @@ def table2(p, device, force):
 def figure3(p, device, force):
     """Figure 3: accuracy against lambda_l at IPC 1 (lambda_g fixed), and dim / gdd with the
     profile's ``strong_lambdas``."""
-    lam_g, lam_l = p.strong_lambdas
-    strong = [experiments.method_result(p, p.focus_dataset, m, ipc, device=device, force=force, lambda_global=lam_g,
-                                        lambda_local=lam_l) for m in ("dim", "gdd") for ipc in (1, 10)]
     return [experiments.method_result(p, p.focus_dataset, "gdd", 1, device=device, force=force, lambda_local=lam)
-            for lam in p.ablation_lambdas] + strong
+            for lam in p.ablation_lambdas] + list(experiments.strong_matching(p, device, force).values())
 
 
 def figures(p, device, force):

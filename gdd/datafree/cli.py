@@ -16,8 +16,6 @@ from gdd.cli import non_negative_float as _non_negative_float
 from gdd.cli import positive_int as _positive_int
 
 
-
-
 def _positive_float(text: str) -> float:
     value = float(text)
     if value <= 0:
