@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from gdd.data import to_device
+
 FAMILIES = ("color", "crop", "cutout", "flip", "scale", "rotate")
 
 
@@ -61,10 +63,14 @@ def _affine(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
 
 def apply(x: torch.Tensor, draw: AugDraw) -> torch.Tensor:
     """Apply ``draw`` to images ``x`` (N x C x H x W); differentiable in ``x``."""
-    v = {k: t.to(x.device) for k, t in draw.values.items()}
     n, c, h, w = x.shape
-    if len(next(iter(v.values()))) != n:
-        raise ValueError(f"augmentation draw is for {len(next(iter(v.values())))} images, got {n}")
+    values = dict(draw.values)
+    if len(next(iter(values.values()))) != n:
+        raise ValueError(f"augmentation draw is for {len(next(iter(values.values())))} images, got {n}")
+    if draw.family == "crop":  # pixels -> affine units, where the draw lies (the CPU: no GPU sync)
+        shift = values.pop("shift")
+        values["t"] = shift * 2.0 / torch.tensor([w - 1, h - 1], device=shift.device)
+    v = {k: to_device(t, x.device) for k, t in values.items()}
     if draw.family == "color":
         x = x + v["brightness"].view(n, 1, 1, 1).to(x)
         mean = x.mean(dim=1, keepdim=True)
@@ -73,8 +79,7 @@ def apply(x: torch.Tensor, draw: AugDraw) -> torch.Tensor:
         return (x - mean) * v["contrast"].view(n, 1, 1, 1).to(x) + mean
     if draw.family == "crop":  # integer translation with zero fill
         eye = torch.eye(2, device=x.device).expand(n, 2, 2)
-        t = v["shift"] * 2.0 / torch.tensor([w - 1, h - 1], device=x.device)
-        return _affine(x, torch.cat([eye, t.unsqueeze(2)], dim=2))
+        return _affine(x, torch.cat([eye, v["t"].unsqueeze(2)], dim=2))
     if draw.family == "cutout":
         ys = torch.arange(h, device=x.device).view(1, h, 1)
         xs = torch.arange(w, device=x.device).view(1, 1, w)

@@ -4,7 +4,8 @@ other result (``results/<profile>/bench-<key>.json``, with the device name in it
 Figures (``figures``): ConvNet-3 training images/s (one network, 3x32x32, batch 256); K=5
 evaluation networks trained together (``torch.func`` vmap) against one after another at IPC 10,
 as a ratio measured in the same run; GAN and distillation (``gdd``) generator steps/s; the
-time to sample IPC 1, 10 and 50 from a generator. Inputs are random tensors: speed does not
+time to sample IPC 1, 10 and 50 from a generator; on CUDA, how often the inner loops make the
+host wait for the GPU (``host_waits``). Inputs are random tensors: speed does not
 depend on the data. The size of each measurement is the profile's ``bench`` scale.
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ import dataclasses
 import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,6 +126,32 @@ def sampling_seconds(device: torch.device, width: int) -> dict:
     return out
 
 
+def _count_host_waits(fn) -> int:
+    """How many times ``fn()`` made the host wait for the GPU, counted by CUDA's sync debug mode
+    (it warns at every synchronising call: ``.item()``, a blocking copy, ``nonzero``, ...)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            fn()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message) for w in caught)
+
+
+def host_waits(device: torch.device, cfg: BenchConfig, steps: int = 20) -> dict:
+    """CUDA only: host waits during ``steps`` steps of the evaluation (K networks together at
+    IPC ``k_ipc``: one step per epoch, testing included) and of the ``gdd`` distillation loop
+    (its set-up, a 2-step stage-1 run and saving included). Both loops read their losses back
+    about 10 times per run and at checkpoints, so waits per step should be well below 1."""
+    x, y = torch.rand(cfg.k_ipc * 10, 3, 32, 32), torch.arange(10).repeat_interleave(cfg.k_ipc)
+    xt, yt = torch.rand(cfg.k_test_size, 3, 32, 32), torch.randint(0, 10, (cfg.k_test_size,))
+    evaluation = _count_host_waits(lambda: evaluate_set(
+        x, y, xt, yt, "cifar10", EvalConfig(epochs=steps, runs=cfg.k, together=True), device, False))
+    distill = _count_host_waits(lambda: generator_steps_per_s(device, cfg.gen_width, steps, cfg.gen_batch, "gdd"))
+    return {"steps": steps, "evaluation": evaluation, "distill": distill}
+
+
 def figures(profile: Profile | str, device="cpu", force: bool | float = False) -> dict:
     """Every figure at the profile's ``bench`` scale on ``device`` (stored; ``force`` reruns)."""
     p = profile if isinstance(profile, Profile) else get_profile(profile)
@@ -131,11 +159,14 @@ def figures(profile: Profile | str, device="cpu", force: bool | float = False) -
     dev = torch.device(device)
 
     def run():
-        return {"convnet3_train_img_per_s": convnet_images_per_s(dev, cfg.train_batch, cfg.train_steps),
-                "together_vs_apart": together_vs_apart(dev, cfg.k, cfg.k_ipc, cfg.k_epochs, cfg.k_test_size),
-                "gan_steps_per_s": generator_steps_per_s(dev, cfg.gen_width, cfg.gen_steps, cfg.gen_batch, "gan"),
-                "distill_steps_per_s": generator_steps_per_s(dev, cfg.gen_width, cfg.gen_steps, cfg.gen_batch, "gdd"),
-                "sampling": sampling_seconds(dev, cfg.gen_width)}
+        out = {"convnet3_train_img_per_s": convnet_images_per_s(dev, cfg.train_batch, cfg.train_steps),
+               "together_vs_apart": together_vs_apart(dev, cfg.k, cfg.k_ipc, cfg.k_epochs, cfg.k_test_size),
+               "gan_steps_per_s": generator_steps_per_s(dev, cfg.gen_width, cfg.gen_steps, cfg.gen_batch, "gan"),
+               "distill_steps_per_s": generator_steps_per_s(dev, cfg.gen_width, cfg.gen_steps, cfg.gen_batch, "gdd"),
+               "sampling": sampling_seconds(dev, cfg.gen_width)}
+        if dev.type == "cuda":
+            out["host_waits"] = host_waits(dev, cfg)
+        return out
 
     return cached_run(f"bench-{dev.type}", {"scale": p.bench, "bench": cfg, "device": dev.type}, run, p.name,
                       force, device)

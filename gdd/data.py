@@ -231,6 +231,16 @@ def load(name: str | DatasetSpec, train: bool = True, root: Path | None = None,
     return images.float().div_(255), labels
 
 
+def to_device(t: torch.Tensor, device: str | torch.device) -> torch.Tensor:
+    """``t`` on ``device``. A CPU tensor bound for a GPU (batch indices, augmentation draws) is
+    copied from pinned memory asynchronously, so the host does not wait for the GPU's queue to
+    drain: a plain ``.to("cuda")`` of pageable memory synchronises, once per call."""
+    device = torch.device(device)
+    if device.type == "cuda" and t.device.type == "cpu":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
 def class_balanced_subset(labels: torch.Tensor, ipc: int, num_classes: int,
                           generator: torch.Generator) -> torch.Tensor:
     """Indices of ``ipc`` random examples of every class (sorted by class)."""

@@ -27,6 +27,7 @@ from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
 from gdd import augment, data, pool
+from gdd.data import to_device
 from gdd.evaluate import normalize
 from gdd.gan import Critic, Generator, critic_loss, from_unit, generator_gan_loss, to_unit
 from gdd.io import (atomic_save, atomic_write_bytes, atomic_write_json, atomic_write_text, check_finite, check_same_config,
@@ -147,6 +148,7 @@ def _train(cfg, out, real, device, stop_after, progress) -> dict:
         check_same_config(done["config"], cfg, out / "summary.json")
         return done
     x, y = real if real is not None else training_data(cfg)
+    x, y = x.to(device), y.to(device)  # the whole training set lives on the device
     spec = data.get_spec(cfg.dataset)
     torch.manual_seed(cfg.seed)
     G, D = build_gan(cfg)
@@ -188,7 +190,26 @@ def _train(cfg, out, real, device, stop_after, progress) -> dict:
     else:
         print(f"[gdd] {cfg.stage} ({cfg.method}) on {cfg.dataset}: {total} steps, outputs in {out}")
 
+    pending = []  # (row with 0-dim loss tensors, total generator loss) not yet read back
+
+    def flush():
+        """Read the pending steps' losses back in one transfer (one host-device sync per
+        checkpoint, not several per step), stop on a non-finite one, append them to ``rows``."""
+        if not pending:
+            return
+        names = [k for k, v in pending[0][0].items() if torch.is_tensor(v)]  # the same parts every step
+        values = torch.stack([torch.stack([r[k] for k in names] + [g]) for r, g in pending]).tolist()  # steps x parts+1
+        for (r, _), v in zip(pending, values):
+            r.update(zip(names, v))
+            check_finite(r["step"] - 1, d_loss=r["d_loss"], g_loss=v[-1])
+            rows.append({k: (round(x, 6) if isinstance(x, float) else x) for k, x in r.items()})
+        pending.clear()
+        r = rows[-1]
+        bar.set_postfix(d=f"{r['d_loss']:.2f}", g=f"{r['g_adv']:.2f}", glob=f"{r['l_global']:.3f}",
+                        loc=f"{r['l_local']:.3f}")
+
     def checkpoint(step):
+        flush()
         pool_state = None if model is None else {"name": model_name, "model": model.state_dict(),
                                                  "opt": model_opt.state_dict()}
         save_checkpoint(out, cfg, step=step, rows=rows, elapsed_s=elapsed + time.time() - t0,
@@ -199,6 +220,7 @@ def _train(cfg, out, real, device, stop_after, progress) -> dict:
     t0 = time.time()
     bar = tqdm(range(start, total), desc=f"{cfg.stage}:{cfg.method}", disable=not progress,
                initial=start, total=total)
+    perm_epoch = perm = None
     for step in bar:
         epoch, i = divmod(step, steps_per_epoch)
         if matching and (i == 0 or model is None):
@@ -206,19 +228,20 @@ def _train(cfg, out, real, device, stop_after, progress) -> dict:
             model, layer = pool.build(model_name, spec.channels, spec.num_classes, cfg.pool_width)
             model.to(device)
             model_opt = torch.optim.SGD(model.parameters(), cfg.pool_lr, momentum=0.9, weight_decay=5e-4)
-        perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch))
-        idx = perm[torch.arange(i * cfg.batch, (i + 1) * cfg.batch) % len(x)]
-        xr, yr = x[idx].to(device), y[idx].to(device)
+        if perm_epoch != epoch:
+            perm, perm_epoch = torch.randperm(len(x), generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch)), epoch
+        idx = to_device(perm[torch.arange(i * cfg.batch, (i + 1) * cfg.batch) % len(x)], device)
+        xr, yr = x[idx], y[idx]
 
         fake = G(torch.randn(len(yr), cfg.noise, device=device), yr)
-        d_loss, row = critic_loss(D, from_unit(xr), fake, yr, cfg.gp_weight)
-        check_finite(step, d_loss=row["d_loss"])
+        d_loss, parts = critic_loss(D, from_unit(xr), fake, yr, cfg.gp_weight)
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
 
         g_loss, g_row = generator_gan_loss(D, fake, yr)
-        row.update(g_row, l_global=0.0, l_local=0.0, pool=model_name or "")
+        row = {"step": step + 1, "epoch": epoch, **parts, **g_row, "l_global": 0.0, "l_local": 0.0,
+               "pool": model_name or ""}
         if matching:
             real_in = normalize(xr, cfg.dataset)
             model.train()
@@ -234,24 +257,20 @@ def _train(cfg, out, real, device, stop_after, progress) -> dict:
             model.requires_grad_(True)
             l_g, l_l = global_loss(real_logits, syn_logits), local_loss(real_feat, syn_feat)
             g_loss = g_loss + lam_g * l_g + lam_l * l_l
-            row.update(l_global=l_g.item(), l_local=l_l.item(), pool_loss=pool_loss.item())
-        check_finite(step, g_loss=g_loss.item())
+            row.update(l_global=l_g.detach(), l_local=l_l.detach(), pool_loss=pool_loss.detach())
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
-        rows.append({"step": step + 1, "epoch": epoch, **{k: (round(v, 6) if isinstance(v, float) else v)
-                                                          for k, v in row.items()}})
-        bar.set_postfix(d=f"{row['d_loss']:.2f}", g=f"{row['g_adv']:.2f}", glob=f"{row['l_global']:.3f}",
-                        loc=f"{row['l_local']:.3f}")
+        pending.append((row, g_loss.detach()))
 
         end_of_epoch = i == steps_per_epoch - 1
+        if (step + 1) % cfg.checkpoint_every == 0 or end_of_epoch or step + 1 == total:
+            checkpoint(step + 1)  # first: it checks the pending losses before anything is saved
         if end_of_epoch:
             G.eval()
             with torch.no_grad():
                 save_png(to_unit(G(grid_z.to(device), grid_y.to(device))).cpu(), out / f"grid_epoch{epoch + 1:03d}.png")
             G.train()
-        if (step + 1) % cfg.checkpoint_every == 0 or end_of_epoch or step + 1 == total:
-            checkpoint(step + 1)
         if stop_after is not None and step + 1 - start >= stop_after and step + 1 < total:
             checkpoint(step + 1)
             return {"finished": False, "step": step + 1, "total": total}

@@ -18,7 +18,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
 from gdd import augment
-from gdd.data import get_spec
+from gdd.data import get_spec, to_device
 from gdd.models import make_model
 
 
@@ -53,9 +53,18 @@ def _run_seed(seed: int, k: int) -> int:
     return 1000 * seed + k
 
 
-def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+def _epoch_draws(n: int, batch_size: int, families, dsa: bool, generator: torch.Generator, side: int):
+    """One network's randomness for one epoch, drawn on the CPU ahead of the epoch (so the GPU
+    loop never waits on the host) and in the order a batch-by-batch loop would draw it: the
+    batch order (a permutation of ``n``), then one DSA draw per batch (None without DSA)."""
     perm = torch.randperm(n, generator=generator)
-    return list(perm.split(batch_size))
+    draws = [augment.sample(len(b), families, generator, side=side) if dsa else None for b in perm.split(batch_size)]
+    return perm, draws
+
+
+def _show_loss(epoch: int, epochs: int) -> bool:
+    """Read the loss back (a host-device sync) for the progress bar about 10 times a run."""
+    return epoch == epochs - 1 or epoch % max(1, epochs // 10) == 0
 
 
 def _accuracy_together(base, params, buffers, x_test, y_test, batch: int = 1000) -> torch.Tensor:
@@ -79,20 +88,22 @@ def _train_together(models, x, y, families, cfg, generators, progress):
         if epoch == cfg.epochs // 2:
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * 0.1
-        orders = [_batches(len(x), bs, g) for g in generators]
-        for b in range(len(orders[0])):
-            xb = [x[o[b]] for o in orders]
+        epoch_draws = [_epoch_draws(len(x), bs, families, cfg.dsa, g, x.shape[-1]) for g in generators]
+        perms = to_device(torch.stack([perm for perm, _ in epoch_draws]), x.device)     # K x N
+        for b, start in enumerate(range(0, len(x), bs)):
+            idx = perms[:, start:start + bs]                                             # K x B
+            xb = [x[i] for i in idx]
             if cfg.dsa:
-                xb = [augment.augment(xi, families, g) for xi, g in zip(xb, generators)]
+                xb = [augment.apply(xi, draws[b]) for xi, (_, draws) in zip(xb, epoch_draws)]
             with _autocast(x.device):
                 logits = step(params, buffers, torch.stack(xb))        # K x B x classes
-            yb = torch.stack([y[o[b]] for o in orders])                  # K x B
             # sum over networks of each one's mean loss: each gets its own gradient
-            loss = F.cross_entropy(logits.float().flatten(0, 1), yb.flatten(), reduction="none").view_as(yb).mean(1).sum()
+            loss = F.cross_entropy(logits.float().flatten(0, 1), y[idx].flatten(), reduction="none").view_as(idx).mean(1).sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        progress.set_postfix(loss=f"{loss.item() / len(models):.3f}")
+        if _show_loss(epoch, cfg.epochs):
+            progress.set_postfix(loss=f"{loss.item() / len(models):.3f}")
     return base, params, buffers
 
 
@@ -104,25 +115,25 @@ def _train_one(model, x, y, families, cfg, generator, progress):
         if epoch == cfg.epochs // 2:
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * 0.1
-        for idx in _batches(len(x), bs, generator):
-            xb = x[idx]
-            if cfg.dsa:
-                xb = augment.augment(xb, families, generator)
+        perm, draws = _epoch_draws(len(x), bs, families, cfg.dsa, generator, x.shape[-1])
+        for idx, draw in zip(to_device(perm, x.device).split(bs), draws):
+            xb = x[idx] if draw is None else augment.apply(x[idx], draw)
             with _autocast(x.device):
                 loss = F.cross_entropy(model(xb).float(), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        progress.set_postfix(loss=f"{loss.item():.3f}")
+        if _show_loss(epoch, cfg.epochs):
+            progress.set_postfix(loss=f"{loss.item():.3f}")
     return model
 
 
 def accuracy(model, x_test, y_test, batch: int = 1000) -> float:
     model.eval()
     with torch.no_grad():
-        correct = sum((model(x_test[i:i + batch]).argmax(1) == y_test[i:i + batch]).sum().item()
+        correct = sum((model(x_test[i:i + batch]).argmax(1) == y_test[i:i + batch]).sum()
                       for i in range(0, len(x_test), batch))
-    return correct / len(x_test)
+    return correct.item() / len(x_test)
 
 
 def evaluate_set(images: torch.Tensor, labels: torch.Tensor, test_images: torch.Tensor,

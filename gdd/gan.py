@@ -78,7 +78,8 @@ def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor) -> 
 
 def critic_loss(critic: Critic, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor,
                 gp_weight: float = 10.0) -> tuple[torch.Tensor, dict]:
-    """WGAN-GP critic loss + class cross-entropy on real and fake (fake detached)."""
+    """WGAN-GP critic loss + class cross-entropy on real and fake (fake detached); the parts
+    for logging as detached 0-dim tensors (reading them back is left to the caller: a sync)."""
     fake = fake.detach()
     s_real, c_real = critic(real)
     s_fake, c_fake = critic(fake)
@@ -86,11 +87,11 @@ def critic_loss(critic: Critic, real: torch.Tensor, fake: torch.Tensor, y: torch
     gp = gradient_penalty(critic, real, fake)
     cls = F.cross_entropy(c_real, y) + F.cross_entropy(c_fake, y)
     loss = -wasserstein + gp_weight * gp + cls
-    return loss, {"d_loss": loss.item(), "wasserstein": wasserstein.item(), "gp": gp.item()}
+    return loss, {"d_loss": loss.detach(), "wasserstein": wasserstein.detach(), "gp": gp.detach()}
 
 
 def generator_gan_loss(critic: Critic, fake: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict]:
-    """L_cGAN for the generator: -D(G(z, y)) + CE(class head, y)."""
+    """L_cGAN for the generator: -D(G(z, y)) + CE(class head, y); parts as in ``critic_loss``."""
     score, logits = critic(fake)
     adv, cls = -score.mean(), F.cross_entropy(logits, y)
-    return adv + cls, {"g_adv": adv.item(), "g_cls": cls.item()}
+    return adv + cls, {"g_adv": adv.detach(), "g_cls": cls.detach()}

@@ -69,6 +69,23 @@ table([{"hardware": r["provenance"]["device"], "profile": r["provenance"]["profi
         **{f"IPC {i}": r["result"]["sampling"][f"ipc{i}_s"] for i in (1, 10, 50)}} for r in records], digits=4)
 
 # %% [markdown]
+# Host waits. On a GPU the host queues work and runs ahead; every value read back
+# (`.item()`, a blocking copy of batch indices) makes it wait until the queue drains, and with
+# the small batches of distilled sets that waiting costs as much as the work. The inner loops
+# therefore draw an epoch's batch orders and augmentations on the CPU ahead of time, copy them
+# asynchronously from pinned memory, and read losses back about ten times a run (evaluation)
+# or once per checkpoint (GAN and distillation). CUDA's sync debug mode counts the waits that
+# remain, per inner-loop step (set-up and saving included):
+
+# %%
+waits = [{"hardware": r["provenance"]["device"], "profile": r["provenance"]["profile"],
+          "steps": r["result"]["host_waits"]["steps"],
+          "evaluation waits / step": r["result"]["host_waits"]["evaluation"] / r["result"]["host_waits"]["steps"],
+          "distillation waits / step": r["result"]["host_waits"]["distill"] / r["result"]["host_waits"]["steps"]}
+         for r in records if "host_waits" in r["result"]]
+table(waits, digits=2) if waits else print("no GPU record yet: host waits are counted on CUDA only")
+
+# %% [markdown]
 # Reading the figures: on a CPU, `vmap` over K networks is *slower* than training them one
 # after another (the batched convolutions do not use the cores better than the plain ones),
 # so the evaluation protocol trains them together only on CUDA (`EvalConfig.together=None`

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from gdd import data
+from gdd.data import to_device
 from gdd.evaluate import accuracy, normalize
 from gdd.io import atomic_save, atomic_write_json, check_finite, check_same_config, load_checkpoint, save_checkpoint
 from gdd.models import MODELS, make_model
@@ -124,6 +125,7 @@ def fit(cfg: RealConfig, out: Path, real: tuple[torch.Tensor, torch.Tensor] | No
         check_same_config(done["config"], cfg, out / "summary.json")
         return done
     x, y = real if real is not None else real_subset(cfg.dataset, cfg.train_size, cfg.seed)
+    x, y = x.to(device), y.to(device)  # the whole training subset lives on the device
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, cfg.dataset, **cfg.model_kw).to(device)
     teacher = None
@@ -143,17 +145,31 @@ def fit(cfg: RealConfig, out: Path, real: tuple[torch.Tensor, torch.Tensor] | No
     per_epoch = max(1, len(x) // bs)
     t0 = time.time()
 
+    pending = []  # losses (0-dim tensors) of steps not yet read back from the device
+
+    def flush():
+        """Read the pending losses back in one transfer, stop on a non-finite one."""
+        if pending:
+            for loss in torch.stack(pending).tolist():
+                check_finite(len(rows), loss=loss)
+                rows.append(round(loss, 5))
+            pending.clear()
+            bar.set_postfix(loss=f"{rows[-1]:.3f}")
+
     def checkpoint(step):
+        flush()
         save_checkpoint(out, cfg, step=step, elapsed_s=elapsed + time.time() - t0, rows=rows,
                         model=model.state_dict(), opt=opt.state_dict(), rng=torch.get_rng_state())
 
     model.train()
     bar = tqdm(range(start, cfg.steps), desc=cfg.role, disable=not progress, initial=start, total=cfg.steps)
+    perm_epoch = perm = None
     for step in bar:
         epoch, i = divmod(step, per_epoch)
-        perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch))
-        idx = perm[i * bs:(i + 1) * bs]
-        xb, yb = normalize(x[idx].to(device), cfg.dataset), y[idx].to(device)
+        if perm_epoch != epoch:
+            perm, perm_epoch = torch.randperm(len(x), generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch)), epoch
+        idx = to_device(perm[i * bs:(i + 1) * bs], device)
+        xb, yb = normalize(x[idx], cfg.dataset), y[idx]
         logits = model(xb)
         if teacher is None:
             loss = F.cross_entropy(logits, yb)
@@ -162,14 +178,12 @@ def fit(cfg: RealConfig, out: Path, real: tuple[torch.Tensor, torch.Tensor] | No
             with torch.no_grad():
                 t_logits = teacher(xb)
             loss = kl_per_sample(t_logits, logits, cfg.temperature).mean() * cfg.temperature ** 2
-        check_finite(step, loss=loss.item())
         for group in opt.param_groups:
             group["lr"] = cosine_lr(cfg.lr, step, cfg.steps)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        rows.append(round(loss.item(), 5))
-        bar.set_postfix(loss=f"{loss.item():.3f}")
+        pending.append(loss.detach())
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
             checkpoint(step + 1)
         if stop_after is not None and step + 1 - start >= stop_after and step + 1 < cfg.steps:
