@@ -39,8 +39,8 @@ class EvalConfig:
 
 def normalize(x: torch.Tensor, dataset: str) -> torch.Tensor:
     spec = get_spec(dataset)
-    mean = torch.tensor(spec.mean, device=x.device).view(1, -1, 1, 1)
-    std = torch.tensor(spec.std, device=x.device).view(1, -1, 1, 1)
+    mean = to_device(torch.tensor(spec.mean).view(1, -1, 1, 1), x.device)  # called in inner loops: no sync
+    std = to_device(torch.tensor(spec.std).view(1, -1, 1, 1), x.device)
     return (x - mean) / std
 
 
