@@ -30,8 +30,8 @@ from gdd import augment, data, pool
 from gdd.data import to_device
 from gdd.evaluate import normalize
 from gdd.gan import Critic, Generator, critic_loss, from_unit, generator_gan_loss, to_unit
-from gdd.io import (atomic_save, atomic_write_bytes, atomic_write_json, atomic_write_text, check_finite, check_same_config,
-                    load_checkpoint, save_checkpoint)
+from gdd.io import (IncompatibleCheckpoint, atomic_save, atomic_write_bytes, atomic_write_json, atomic_write_text,
+                    check_finite, check_same_config, load_checkpoint, read_back, save_checkpoint)
 from gdd.losses import global_loss, local_loss
 from gdd.results import local
 
@@ -190,18 +190,15 @@ def _train(cfg, out, real, device, stop_after, progress) -> dict:
     else:
         print(f"[gdd] {cfg.stage} ({cfg.method}) on {cfg.dataset}: {total} steps, outputs in {out}")
 
-    pending = []  # (row with 0-dim loss tensors, total generator loss) not yet read back
+    pending = []  # rows (losses as 0-dim tensors, plus the total generator loss) not yet read back
 
     def flush():
         """Read the pending steps' losses back in one transfer (one host-device sync per
         checkpoint, not several per step), stop on a non-finite one, append them to ``rows``."""
         if not pending:
             return
-        names = [k for k, v in pending[0][0].items() if torch.is_tensor(v)]  # the same parts every step
-        values = torch.stack([torch.stack([r[k] for k in names] + [g]) for r, g in pending]).tolist()  # steps x parts+1
-        for (r, _), v in zip(pending, values):
-            r.update(zip(names, v))
-            check_finite(r["step"] - 1, d_loss=r["d_loss"], g_loss=v[-1])
+        for r in read_back(pending):
+            check_finite(r["step"] - 1, d_loss=r["d_loss"], g_loss=r.pop("g_total"))
             rows.append({k: (round(x, 6) if isinstance(x, float) else x) for k, x in r.items()})
         pending.clear()
         r = rows[-1]
@@ -261,7 +258,7 @@ def _train(cfg, out, real, device, stop_after, progress) -> dict:
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
-        pending.append((row, g_loss.detach()))
+        pending.append({**row, "g_total": g_loss.detach()})
 
         end_of_epoch = i == steps_per_epoch - 1
         if (step + 1) % cfg.checkpoint_every == 0 or end_of_epoch or step + 1 == total:
@@ -284,10 +281,6 @@ def _train(cfg, out, real, device, stop_after, progress) -> dict:
     atomic_write_json(summary, out / "summary.json")
     print(f"[gdd] finished {out}: generator.pt, losses.csv, grid PNGs")
     return summary
-
-
-class IncompatibleCheckpoint(RuntimeError):
-    pass
 
 
 def load_state(module: torch.nn.Module, state: dict, path: Path) -> None:

@@ -83,7 +83,20 @@ def save_checkpoint(out: Path, config, **state) -> None:
     atomic_write_json(config_dict(config), Path(out) / "config.json")
 
 
+def read_back(records: list[dict]) -> list[dict]:
+    """``records`` with every tensor value (0-dim, on any device) replaced by its Python number,
+    all read back in one transfer: on a GPU each read-back makes the host wait for the device,
+    so training loops keep their losses as tensors and read them back at checkpoints."""
+    tensors = [v for r in records for v in r.values() if torch.is_tensor(v)]
+    values = iter(torch.stack(tensors).tolist() if tensors else [])
+    return [{k: next(values) if torch.is_tensor(v) else v for k, v in r.items()} for r in records]
+
+
 class NonFiniteLoss(FloatingPointError):
+    pass
+
+
+class IncompatibleCheckpoint(RuntimeError):
     pass
 
 

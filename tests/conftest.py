@@ -3,6 +3,7 @@
 A test that needs MNIST or Fashion-MNIST fails (never skips) when the data cannot be found.
 """
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,19 @@ def mnist():
 def fashion():
     from gdd import data
     return data.load("fashion_mnist", train=True, download=False), data.load("fashion_mnist", train=False, download=False)
+
+
+@pytest.fixture
+def readbacks(monkeypatch) -> list:
+    """Records every ``Tensor.item`` / ``Tensor.tolist`` called from gdd's own code: on a GPU
+    each one makes the host wait. (torch's optimisers read their CPU step counters; no wait.)"""
+    calls = []
+    for name in ("item", "tolist"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(t, _f=original, _n=name):
+            if f"{os.sep}gdd{os.sep}" in sys._getframe(1).f_code.co_filename:
+                calls.append(_n)
+            return _f(t)
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    return calls

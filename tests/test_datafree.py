@@ -13,7 +13,7 @@ from gdd.datafree.buffer import ReplayBuffer, anneal, importance_weights, sampli
 from gdd.datafree.synthesis import BNStatsLoss, Generator, kl_per_sample, modulation
 from gdd.datafree.teacher import RealConfig, fit, load_model, save_model
 from gdd.datafree.train import METHODS, DataFreeConfig, method_config, train
-from gdd.io import ConfigMismatch, NonFiniteLoss, load_checkpoint
+from gdd.io import ConfigMismatch, IncompatibleCheckpoint, NonFiniteLoss, load_checkpoint
 from gdd.models import make_model
 
 
@@ -217,10 +217,23 @@ def test_resume_gives_the_same_student_as_an_uninterrupted_run(teacher, tmp_path
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_resume_with_another_config_is_refused_naming_the_fields(teacher, tmp_path):
+def test_resume_with_another_config_or_device_is_refused_naming_it(teacher, tmp_path):
     train(small(teacher[0]), tmp_path, stop_after=2, progress=False)
     with pytest.raises(ConfigMismatch, match=r"gamma: 2.0 -> 1.0.*lr_s: 0.05 -> 0.1"):
         train(small(teacher[0], lr_s=0.1, gamma=1.0), tmp_path, progress=False)
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    torch.save({**ckpt, "device": "cuda"}, tmp_path / "checkpoint.pt")  # as a GPU run leaves it
+    with pytest.raises(IncompatibleCheckpoint, match=r"written by a run on cuda; resume it there \(--device cuda\)"):
+        train(small(teacher[0]), tmp_path, progress=False)
+
+
+def test_loop_reads_values_back_at_evaluations_not_every_step(teacher, tmp_path, readbacks):
+    s = train(small(teacher[0], iters=12, eval_every=6, checkpoint_every=6), tmp_path, progress=False)
+    assert s["finished"] and len(s["evals"]) == 2
+    ckpt = load_checkpoint(tmp_path, small(teacher[0], iters=12, eval_every=6, checkpoint_every=6))
+    assert [r["step"] for r in ckpt["rows"]] == list(range(1, 13)) and all(isinstance(r["l_kd"], float) for r in ckpt["rows"])
+    # per evaluation: the pending losses and the accuracy; at the end: the buffer histograms (4)
+    assert len(readbacks) == 2 * 2 + 4, readbacks
 
 
 def test_nan_stops_the_run_and_keeps_the_last_checkpoint(teacher, tmp_path):

@@ -123,11 +123,9 @@ def test_nan_stops_the_run_and_keeps_the_last_checkpoint(tmp_path):
     assert load_checkpoint(tmp_path, cfg)["step"] == 2
 
 
-def test_losses_are_read_back_once_per_checkpoint_not_every_step(tmp_path, monkeypatch):
-    from test_evaluate import count_readbacks
-    calls = count_readbacks(monkeypatch)
+def test_losses_are_read_back_once_per_checkpoint_not_every_step(tmp_path, readbacks):
     summary = train(tiny(method="gdd", epochs=1, steps_per_epoch=12, checkpoint_every=4), tmp_path, progress=False)
-    assert summary["steps"] == 12 and len(calls) == 3  # 12 steps, 3 checkpoints
+    assert summary["steps"] == 12 and len(readbacks) == 3  # 12 steps, 3 checkpoints
     rows = (tmp_path / "losses.csv").read_text().splitlines()
     assert len(rows) == 13 and rows[0].startswith("step,epoch,d_loss")
 

@@ -4,7 +4,8 @@ The buffer holds, per synthetic sample: the image (float16, C x 32 x 32 in [0, 1
 teacher's logits (cached: the teacher is frozen, so they never change), the intended class,
 the priority delta and the importance weight of its last draw. A full buffer evicts its oldest
 samples first (a ring), so it is refreshed as synthesis goes on; ``capacity=None`` is the
-unbounded pool of plain adversarial data-free KD.
+unbounded pool of plain adversarial data-free KD. It lives on the training device, so adding,
+drawing and re-prioritising samples never makes the host wait for a GPU.
 
 Priority sampling (prioritised experience replay, Schaul et al. 2016, as SSD-KD uses it):
 
@@ -42,16 +43,19 @@ def anneal(start: float, end: float, step: int, total: int) -> float:
 class ReplayBuffer:
     """Fixed-capacity FIFO store of synthetic samples with priorities (see module docstring)."""
 
-    def __init__(self, capacity: int | None, shape: tuple[int, ...], num_classes: int):
+    def __init__(self, capacity: int | None, shape: tuple[int, ...], num_classes: int,
+                 device: str | torch.device = "cpu"):
         if capacity is not None and capacity <= 0:
             raise ValueError(f"buffer capacity must be positive (or None for unbounded), got {capacity}")
         self.capacity, self.shape, self.num_classes = capacity, tuple(shape), num_classes
-        self.images = torch.empty(0, *shape, dtype=torch.float16)
-        self.teacher_logits = torch.empty(0, num_classes)
-        self.labels = torch.empty(0, dtype=torch.long)      # intended class of the generator
-        self.delta = torch.empty(0)                          # priority
-        self.weight = torch.empty(0)                         # importance weight of the last draw (w_{i-1})
-        self.born = torch.empty(0, dtype=torch.long)         # running id of the sample (0, 1, ...)
+        self.device = torch.device(device)
+        empty = lambda *size, dtype=torch.float32: torch.empty(*size, dtype=dtype, device=self.device)  # noqa: E731
+        self.images = empty(0, *shape, dtype=torch.float16)
+        self.teacher_logits = empty(0, num_classes)
+        self.labels = empty(0, dtype=torch.long)             # intended class of the generator
+        self.delta = empty(0)                                # priority
+        self.weight = empty(0)                               # importance weight of the last draw (w_{i-1})
+        self.born = empty(0, dtype=torch.long)               # running id of the sample (0, 1, ...)
         self.added = 0                                       # samples ever added
 
     def __len__(self) -> int:
@@ -61,13 +65,13 @@ class ReplayBuffer:
             delta: torch.Tensor) -> None:
         """Append a batch (images B x C x H x W in [0, 1], logits B x K, labels B, priorities B);
         evict the oldest samples beyond ``capacity``."""
-        b = len(images)
-        self.images = torch.cat([self.images, images.detach().cpu().to(torch.float16)])
-        self.teacher_logits = torch.cat([self.teacher_logits, teacher_logits.detach().float().cpu()])
-        self.labels = torch.cat([self.labels, labels.detach().cpu().long()])
-        self.delta = torch.cat([self.delta, delta.detach().float().cpu()])
-        self.weight = torch.cat([self.weight, torch.ones(b)])
-        self.born = torch.cat([self.born, torch.arange(self.added, self.added + b)])
+        b, dev = len(images), self.device
+        self.images = torch.cat([self.images, images.detach().to(dev, torch.float16)])
+        self.teacher_logits = torch.cat([self.teacher_logits, teacher_logits.detach().to(dev, torch.float32)])
+        self.labels = torch.cat([self.labels, labels.detach().to(dev, torch.long)])
+        self.delta = torch.cat([self.delta, delta.detach().to(dev, torch.float32)])
+        self.weight = torch.cat([self.weight, torch.ones(b, device=dev)])
+        self.born = torch.cat([self.born, torch.arange(self.added, self.added + b, device=dev)])
         self.added += b
         if self.capacity is not None and len(self) > self.capacity:
             keep = slice(len(self) - self.capacity, None)  # FIFO: the newest ``capacity`` samples
@@ -76,9 +80,11 @@ class ReplayBuffer:
 
     def class_shares(self) -> torch.Tensor:
         """Share (K, sums to 1) of buffer samples per teacher-predicted class; zeros if empty."""
+        counts = torch.zeros(self.num_classes, device=self.device)
         if len(self) == 0:
-            return torch.zeros(self.num_classes)
-        counts = torch.bincount(self.teacher_logits.argmax(1), minlength=self.num_classes).float()
+            return counts
+        # a sum of ones, not bincount: bincount on a GPU reads its input's maximum back to the host
+        counts.index_add_(0, self.teacher_logits.argmax(1), torch.ones(len(self), device=self.device))
         return counts / len(self)
 
     def probabilities(self, alpha: float, eps: float) -> torch.Tensor:
@@ -86,23 +92,25 @@ class ReplayBuffer:
 
     def sample(self, batch: int, generator: torch.Generator, prioritized: bool, alpha: float = 0.6,
                beta: float = 0.4, eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
-        """(indices B, loss weights B). Uniform: weights 1. Prioritised: indices drawn with
-        replacement from P, weights (N P)^-beta / max over the buffer of (N P)^-beta; the raw
-        weights are remembered as w_{i-1} for the next priority update."""
+        """(indices B, loss weights B), on the buffer's device, drawn with ``generator`` (on that
+        device too). Uniform: weights 1. Prioritised: indices drawn with replacement from P,
+        weights (N P)^-beta / max over the buffer of (N P)^-beta; the raw weights are remembered
+        as w_{i-1} for the next priority update."""
         n = len(self)
         if n == 0:
             raise RuntimeError("cannot sample from an empty replay buffer")
         if not prioritized:
-            return torch.randint(n, (batch,), generator=generator), torch.ones(batch)
+            return (torch.randint(n, (batch,), generator=generator, device=self.device),
+                    torch.ones(batch, device=self.device))
         probs = self.probabilities(alpha, eps)
         idx = torch.multinomial(probs, batch, replacement=True, generator=generator)
         w = importance_weights(probs, beta)
         self.weight[idx] = w[idx]
         return idx, w[idx] / w.max()
 
-    def update_priorities(self, idx: torch.Tensor, kl: torch.Tensor) -> None:
+    def update_priorities(self, idx: torch.Tensor | slice, kl: torch.Tensor) -> None:
         """delta = w_{i-1} * KL(teacher || student) for the samples ``idx`` (KL per sample)."""
-        self.delta[idx] = self.weight[idx] * kl.detach().float().cpu()
+        self.delta[idx] = self.weight[idx] * kl.detach().to(self.device, torch.float32)
 
     def state_dict(self) -> dict:
         return {k: getattr(self, k) for k in ("capacity", "shape", "num_classes", "images", "teacher_logits",
@@ -110,4 +118,4 @@ class ReplayBuffer:
 
     def load_state_dict(self, state: dict) -> None:
         for k, v in state.items():
-            setattr(self, k, v)
+            setattr(self, k, v.to(self.device) if torch.is_tensor(v) else v)

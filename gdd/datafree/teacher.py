@@ -24,7 +24,8 @@ from tqdm.auto import tqdm
 from gdd import data
 from gdd.data import to_device
 from gdd.evaluate import accuracy, normalize
-from gdd.io import atomic_save, atomic_write_json, check_finite, check_same_config, load_checkpoint, save_checkpoint
+from gdd.io import (atomic_save, atomic_write_json, check_finite, check_same_config, load_checkpoint, read_back,
+                    save_checkpoint)
 from gdd.models import MODELS, make_model
 from gdd.results import local
 
@@ -145,14 +146,14 @@ def fit(cfg: RealConfig, out: Path, real: tuple[torch.Tensor, torch.Tensor] | No
     per_epoch = max(1, len(x) // bs)
     t0 = time.time()
 
-    pending = []  # losses (0-dim tensors) of steps not yet read back from the device
+    pending = []  # {"loss": 0-dim tensor} of steps not yet read back from the device
 
     def flush():
         """Read the pending losses back in one transfer, stop on a non-finite one."""
         if pending:
-            for loss in torch.stack(pending).tolist():
-                check_finite(len(rows), loss=loss)
-                rows.append(round(loss, 5))
+            for r in read_back(pending):
+                check_finite(len(rows), **r)
+                rows.append(round(r["loss"], 5))
             pending.clear()
             bar.set_postfix(loss=f"{rows[-1]:.3f}")
 
@@ -183,7 +184,7 @@ def fit(cfg: RealConfig, out: Path, real: tuple[torch.Tensor, torch.Tensor] | No
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        pending.append(loss.detach())
+        pending.append({"loss": loss.detach()})
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
             checkpoint(step + 1)
         if stop_after is not None and step + 1 - start >= stop_after and step + 1 < cfg.steps:

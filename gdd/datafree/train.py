@@ -35,7 +35,8 @@ from gdd.datafree.buffer import ReplayBuffer, anneal
 from gdd.datafree.synthesis import BNStatsLoss, Generator, kl_per_sample, modulation
 from gdd.datafree.teacher import build_model, cosine_lr, load_model, save_model
 from gdd.evaluate import accuracy, normalize
-from gdd.io import atomic_save, atomic_write_json, check_finite, check_same_config, load_checkpoint, save_checkpoint
+from gdd.io import (IncompatibleCheckpoint, atomic_save, atomic_write_json, check_finite, check_same_config,
+                    load_checkpoint, read_back, save_checkpoint)
 from gdd.models import MODELS
 
 # method -> the switches it sets. ``buffer_size`` "small" means buffer_frac x the real training-set size.
@@ -136,13 +137,13 @@ def load_finished(out: Path) -> dict | None:
 def buffer_histograms(buf: ReplayBuffer, bins: int = 10) -> dict:
     """Teacher-predicted class counts (K) and teacher-confidence histogram (max softmax
     probability in ``bins`` equal bins over [0, 1]) of the samples in the buffer (their Figure 2)."""
-    probs = F.softmax(buf.teacher_logits, 1)
+    probs, labels = F.softmax(buf.teacher_logits.cpu(), 1), buf.labels.cpu()
     conf = probs.max(1).values
-    intended = probs.gather(1, buf.labels.view(-1, 1)).squeeze(1) if len(buf) else conf
+    intended = probs.gather(1, labels.view(-1, 1)).squeeze(1) if len(buf) else conf
     return {"pred_class_counts": torch.bincount(probs.argmax(1), minlength=buf.num_classes).tolist(),
             "confidence_counts": torch.histc(conf, bins, 0, 1).long().tolist(),
             "intended_prob_counts": torch.histc(intended, bins, 0, 1).long().tolist(),
-            "intended_agree": round((probs.argmax(1) == buf.labels).float().mean().item(), 4) if len(buf) else 0.0,
+            "intended_agree": round((probs.argmax(1) == labels).float().mean().item(), 4) if len(buf) else 0.0,
             "size": len(buf)}
 
 
@@ -150,9 +151,10 @@ def save_grid(buf: ReplayBuffer, path: Path, per_class: int = 8) -> None:
     """A grid PNG of the newest ``per_class`` buffer samples of every intended class."""
     from gdd.distill import save_png
     rows = []
+    labels = buf.labels.cpu()
     for c in range(buf.num_classes):
-        idx = (buf.labels == c).nonzero().squeeze(1)[-per_class:]
-        imgs = buf.images[idx].float()
+        idx = (labels == c).nonzero().squeeze(1)[-per_class:]
+        imgs = buf.images[idx.to(buf.device)].float().cpu()
         rows.append(torch.cat([imgs, torch.zeros(per_class - len(imgs), *buf.shape)]))
     save_png(torch.cat(rows), path, nrow=per_class)
 
@@ -183,11 +185,15 @@ def train(cfg: DataFreeConfig, out: Path, device: str | torch.device = "cpu", st
     G = Generator(spec.channels, spec.num_classes, cfg.gen_width, cfg.noise).to(device)
     opt_s = torch.optim.SGD(student.parameters(), cfg.lr_s, momentum=0.9, weight_decay=5e-4)
     opt_g = torch.optim.Adam(G.parameters(), cfg.lr_g, betas=(0.5, 0.999))
-    buf = ReplayBuffer(cfg.buffer_size, (spec.channels, 32, 32), spec.num_classes)
-    sampler = torch.Generator().manual_seed(cfg.seed + 1)
+    buf = ReplayBuffer(cfg.buffer_size, (spec.channels, 32, 32), spec.num_classes, device)
+    sampler = torch.Generator(device=device).manual_seed(cfg.seed + 1)  # draws from the buffer, on its device
     start, elapsed, rows, evals = 0, 0.0, [], []
     ckpt = load_checkpoint(out, cfg)
     if ckpt is not None:
+        if ckpt.get("device", "cpu") != device.type:  # the buffer sampler's state is device-specific
+            raise IncompatibleCheckpoint(
+                f"{out / 'checkpoint.pt'} was written by a run on {ckpt.get('device', 'cpu')}; resume it there "
+                f"(--device {ckpt.get('device', 'cpu')}) or delete the checkpoint to start again on {device.type}")
         start, elapsed, rows, evals = ckpt["step"], ckpt["elapsed_s"], ckpt["rows"], ckpt["evals"]
         student.load_state_dict(ckpt["student"]), G.load_state_dict(ckpt["G"])
         opt_s.load_state_dict(ckpt["opt_s"]), opt_g.load_state_dict(ckpt["opt_g"])
@@ -198,11 +204,28 @@ def train(cfg: DataFreeConfig, out: Path, device: str | torch.device = "cpu", st
         print(f"[gdd] data-free KD ({cfg.method}) on {cfg.dataset}: {cfg.iters} student steps, "
               f"{cfg.synthetic_samples} synthetic samples, outputs in {out}")
 
+    # Losses stay on the device until a checkpoint or evaluation reads them all back at once:
+    # a read-back per step would make the host wait for the GPU's queue to drain every step.
+    pending = []  # (step, {loss name: 0-dim tensor} to check, row for ``rows`` or None), in order
+
+    def flush():
+        """Read the pending losses back in one transfer, stop on the first non-finite one (nothing
+        of it is saved), append the pending rows to ``rows``."""
+        if not pending:
+            return
+        for (step, checks, row), r in zip(pending, read_back([{**checks, **(row or {})} for _, checks, row in pending])):
+            check_finite(step, **{k: r[k] for k in checks})
+            if row is not None:
+                rows.append({k: round(r[k], 5) if isinstance(r[k], float) else r[k] for k in row})
+        pending.clear()
+        r = rows[-1]
+        bar.set_postfix(kd=f"{r['l_kd']:.3f}", bn=f"{r.get('l_bn', 0):.2f}", n=r["synthetic"])
+
     def checkpoint(step):
         save_checkpoint(out, cfg, step=step, elapsed_s=elapsed, rows=rows, evals=evals,
                         student=student.state_dict(), G=G.state_dict(), opt_s=opt_s.state_dict(),
                         opt_g=opt_g.state_dict(), buffer=buf.state_dict(), rng=torch.get_rng_state(),
-                        sampler=sampler.get_state())
+                        sampler=sampler.get_state(), device=device.type)
 
     def evaluate(step):
         evals.append({"step": step, "synthetic": buf.added, "train_time_s": round(elapsed, 3),
@@ -210,12 +233,12 @@ def train(cfg: DataFreeConfig, out: Path, device: str | torch.device = "cpu", st
         student.train()
 
     def synthesize(step):
-        """g_steps generator steps; every generated batch goes to the buffer. Returns loss terms."""
+        """g_steps generator steps; every generated batch goes to the buffer. Returns the last
+        step's loss terms (0-dim tensors)."""
         student.eval().requires_grad_(False)
         for _ in range(cfg.g_steps):
-            y = (torch.arange(cfg.syn_batch) + step) % spec.num_classes
-            y = y.to(device)
-            z = torch.randn(cfg.syn_batch, cfg.noise).to(device)
+            y = data.to_device((torch.arange(cfg.syn_batch) + step) % spec.num_classes, device)
+            z = data.to_device(torch.randn(cfg.syn_batch, cfg.noise), device)
             x = G(z, y)
             bn.reset()
             t_logits = teacher(norm(x))
@@ -226,7 +249,7 @@ def train(cfg: DataFreeConfig, out: Path, device: str | torch.device = "cpu", st
             l_task = (phi * ce).mean()
             l_adv = kl_per_sample(t_logits, s_logits).mean()
             loss = cfg.w_bn * l_bn + cfg.w_task * l_task - cfg.w_adv * l_adv
-            check_finite(step, generator_loss=loss.item())
+            pending.append((step, {"generator_loss": loss.detach()}, None))
             opt_g.zero_grad(set_to_none=True)
             loss.backward()
             opt_g.step()
@@ -234,16 +257,16 @@ def train(cfg: DataFreeConfig, out: Path, device: str | torch.device = "cpu", st
                 delta = kl_per_sample(t_logits, s_logits, cfg.temperature)  # w_{-1} = 1
             buf.add(x.detach(), t_logits.detach(), y, delta)
         student.train().requires_grad_(True)
-        return {"l_bn": l_bn.item(), "l_task": l_task.item(), "l_adv": l_adv.item(), "phi": phi.mean().item()}
+        return {"l_bn": l_bn.detach(), "l_task": l_task.detach(), "l_adv": l_adv.detach(), "phi": phi.mean()}
 
     def refresh():
         """delta = w * KL(t || s) for the whole buffer under the current student."""
         student.eval()
         with torch.no_grad():
             for i in range(0, len(buf), 1000):
-                idx = torch.arange(i, min(i + 1000, len(buf)))
-                s_logits = student(norm(buf.images[idx].float().to(device)))
-                buf.update_priorities(idx, kl_per_sample(buf.teacher_logits[idx].to(device), s_logits, cfg.temperature))
+                part = slice(i, min(i + 1000, len(buf)))
+                s_logits = student(norm(buf.images[part].float()))
+                buf.update_priorities(part, kl_per_sample(buf.teacher_logits[part], s_logits, cfg.temperature))
         student.train()
 
     student.train()
@@ -257,11 +280,16 @@ def train(cfg: DataFreeConfig, out: Path, device: str | torch.device = "cpu", st
             if step % cfg.synth_every == 0:
                 syn_row = synthesize(step)
             beta = anneal(cfg.beta0, 1.0, step, cfg.iters)
-            idx, w = buf.sample(cfg.batch, sampler, cfg.prioritized, cfg.alpha, beta, cfg.eps)
-            s_logits = student(norm(buf.images[idx].float().to(device)))
-            kl = kl_per_sample(buf.teacher_logits[idx].to(device), s_logits, T)
-            loss = (w.to(device) * kl).mean() * T * T
-            check_finite(step, student_loss=loss.item())
+            try:
+                idx, w = buf.sample(cfg.batch, sampler, cfg.prioritized, cfg.alpha, beta, cfg.eps)
+            except RuntimeError:
+                flush()  # non-finite priorities come from a non-finite loss: report that, not the draw
+                raise
+            s_logits = student(norm(buf.images[idx].float()))
+            kl = kl_per_sample(buf.teacher_logits[idx], s_logits, T)
+            loss = (w * kl).mean() * T * T
+            pending.append((step, {"student_loss": loss.detach()},
+                            {"step": step + 1, "synthetic": buf.added, "l_kd": loss.detach(), **syn_row}))
             for group in opt_s.param_groups:
                 group["lr"] = cosine_lr(cfg.lr_s, step, cfg.iters)
             opt_s.zero_grad(set_to_none=True)
@@ -271,16 +299,17 @@ def train(cfg: DataFreeConfig, out: Path, device: str | torch.device = "cpu", st
                 buf.update_priorities(idx, kl)
                 if cfg.refresh_every and (step + 1) % cfg.refresh_every == 0:
                     refresh()
-            rows.append({"step": step + 1, "synthetic": buf.added, "l_kd": round(loss.item(), 5),
-                         **{k: round(v, 5) for k, v in syn_row.items()}})
-            bar.set_postfix(kd=f"{loss.item():.3f}", bn=f"{syn_row.get('l_bn', 0):.2f}", n=buf.added)
+            at_eval = (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.iters
+            at_checkpoint = (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.iters
+            stopping = stop_after is not None and step + 1 - start >= stop_after and step + 1 < cfg.iters
+            if at_eval or at_checkpoint or stopping:
+                flush()  # it waits for the device, so the time below includes the steps' queued work
             elapsed += time.time() - t0
-            if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.iters:
+            if at_eval:
                 evaluate(step + 1)
-            if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.iters:
+            if at_checkpoint or stopping:
                 checkpoint(step + 1)
-            if stop_after is not None and step + 1 - start >= stop_after and step + 1 < cfg.iters:
-                checkpoint(step + 1)
+            if stopping:
                 return {"finished": False, "step": step + 1, "total": cfg.iters}
             t0 = time.time()
 
