@@ -9,6 +9,7 @@ cached as uint8 next to the raw files, so a second load takes a fraction of a se
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import os
@@ -239,6 +240,14 @@ def to_device(t: torch.Tensor, device: str | torch.device) -> torch.Tensor:
     if device.type == "cuda" and t.device.type == "cpu":
         return t.pin_memory().to(device, non_blocking=True)
     return t.to(device)
+
+
+@functools.lru_cache(maxsize=1)
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The order (a permutation of ``n``, on the CPU) in which epoch ``epoch`` of a run seeded
+    ``seed`` visits the training set; a resumed run gets the same one. Cached: loops ask every
+    step, and a new permutation of a large set per step would cost more than the step."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100003 + epoch))
 
 
 def class_balanced_subset(labels: torch.Tensor, ipc: int, num_classes: int,

@@ -217,7 +217,6 @@ def _train(cfg, out, real, device, stop_after, progress) -> dict:
     t0 = time.time()
     bar = tqdm(range(start, total), desc=f"{cfg.stage}:{cfg.method}", disable=not progress,
                initial=start, total=total)
-    perm_epoch = perm = None
     for step in bar:
         epoch, i = divmod(step, steps_per_epoch)
         if matching and (i == 0 or model is None):
@@ -225,8 +224,7 @@ def _train(cfg, out, real, device, stop_after, progress) -> dict:
             model, layer = pool.build(model_name, spec.channels, spec.num_classes, cfg.pool_width)
             model.to(device)
             model_opt = torch.optim.SGD(model.parameters(), cfg.pool_lr, momentum=0.9, weight_decay=5e-4)
-        if perm_epoch != epoch:
-            perm, perm_epoch = torch.randperm(len(x), generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch)), epoch
+        perm = data.epoch_order(len(x), cfg.seed, epoch)
         idx = to_device(perm[torch.arange(i * cfg.batch, (i + 1) * cfg.batch) % len(x)], device)
         xr, yr = x[idx], y[idx]
 

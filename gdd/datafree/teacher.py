@@ -164,12 +164,9 @@ def fit(cfg: RealConfig, out: Path, real: tuple[torch.Tensor, torch.Tensor] | No
 
     model.train()
     bar = tqdm(range(start, cfg.steps), desc=cfg.role, disable=not progress, initial=start, total=cfg.steps)
-    perm_epoch = perm = None
     for step in bar:
         epoch, i = divmod(step, per_epoch)
-        if perm_epoch != epoch:
-            perm, perm_epoch = torch.randperm(len(x), generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch)), epoch
-        idx = to_device(perm[i * bs:(i + 1) * bs], device)
+        idx = to_device(data.epoch_order(len(x), cfg.seed, epoch)[i * bs:(i + 1) * bs], device)
         xb, yb = normalize(x[idx], cfg.dataset), y[idx]
         logits = model(xb)
         if teacher is None:
