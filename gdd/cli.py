@@ -8,24 +8,7 @@ from pathlib import Path
 import torch
 
 from gdd import data
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
+from gdd.argtypes import default_device, non_negative_float, positive_float, positive_int
 
 
 def cmd_data_check(args) -> int:
@@ -58,7 +41,7 @@ def image_source(dataset: str, source: str, ipc: int | None, seed: int):
         x, y = data.load(dataset, train=True)
         idx = data.class_balanced_subset(y, ipc, spec.num_classes, torch.Generator().manual_seed(seed))
         return x[idx], y[idx], f"random real subset, {ipc} per class"
-    from gdd.io import load_image_set
+    from gdd.files import load_image_set
     x, y, meta = load_image_set(Path(source))
     if meta.get("dataset", dataset) != dataset:
         raise SystemExit(f"{source} was made from {meta['dataset']}, not {dataset}")
@@ -142,7 +125,7 @@ def _add_gen_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", help="start from a profile's budget (smoke, cpu, gpu, paper); options override")
     for name, kind in (("width", positive_int), ("noise", positive_int), ("epochs", positive_int),
                        ("batch", positive_int), ("steps-per-epoch", positive_int), ("train-size", positive_int),
-                       ("lr-g", float), ("lr-d", float), ("checkpoint-every", positive_int)):
+                       ("lr-g", positive_float), ("lr-d", positive_float), ("checkpoint-every", positive_int)):
         p.add_argument(f"--{name}", type=kind)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=default_device())

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gdd.io import atomic_save
+from gdd.files import atomic_save
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,8 @@ class DatasetSpec:
     classes: tuple[str, ...]
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    train_size: int                   # images in the official training split
+    test_size: int                    # images in the official test split
     train_files: dict[str, str] = field(default_factory=dict)
     test_files: dict[str, str] = field(default_factory=dict)
     urls: tuple[str, ...] = ()        # base URLs tried in order for a download
@@ -52,7 +54,7 @@ class DatasetSpec:
 DATASETS: dict[str, DatasetSpec] = {
     "mnist": DatasetSpec(
         name="mnist", folder="MNIST", raw_dir="raw", channels=1,
-        classes=tuple(str(i) for i in range(10)), mean=(0.1307,), std=(0.3081,),
+        classes=tuple(str(i) for i in range(10)), mean=(0.1307,), std=(0.3081,), train_size=60000, test_size=10000,
         train_files={"train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
                      "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432"},
         test_files={"t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
@@ -63,7 +65,7 @@ DATASETS: dict[str, DatasetSpec] = {
         name="fashion_mnist", folder="FashionMNIST", raw_dir="raw", channels=1,
         classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                  "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
-        mean=(0.2861,), std=(0.3530,),
+        mean=(0.2861,), std=(0.3530,), train_size=60000, test_size=10000,
         train_files={"train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
                      "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe"},
         test_files={"t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
@@ -75,6 +77,7 @@ DATASETS: dict[str, DatasetSpec] = {
         classes=("airplane", "automobile", "bird", "cat", "deer",
                  "dog", "frog", "horse", "ship", "truck"),
         mean=(0.4914, 0.4822, 0.4465), std=(0.2023, 0.1994, 0.2010),
+        train_size=50000, test_size=10000,
         train_files={"data_batch_1": "c99cafc152244af753f735de768cd75f",
                      "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
                      "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
@@ -230,6 +233,13 @@ def load(name: str | DatasetSpec, train: bool = True, root: Path | None = None,
     images, labels = _decode(spec, raw, train)
     atomic_save({"key": repr(key), "images": images, "labels": labels}, cache)
     return images.float().div_(255), labels
+
+
+def normalize(x: torch.Tensor, dataset: str) -> torch.Tensor:
+    spec = get_spec(dataset)
+    mean = to_device(torch.tensor(spec.mean).view(1, -1, 1, 1), x.device)  # called in inner loops: no sync
+    std = to_device(torch.tensor(spec.std).view(1, -1, 1, 1), x.device)
+    return (x - mean) / std
 
 
 def to_device(t: torch.Tensor, device: str | torch.device) -> torch.Tensor:

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import torch
 
-from gdd.distill import IncompatibleCheckpoint, load_state, save_png
+from gdd.distill import load_state
+from gdd.files import IncompatibleCheckpoint, save_png
 from gdd.gan import Generator, to_unit
-from gdd.io import save_image_set
+from gdd.files import save_image_set
 
 REQUIRED_META = ("dataset", "channels", "num_classes", "width", "noise")
 

@@ -28,9 +28,9 @@ from tqdm.auto import tqdm
 
 from gdd import augment, data, pool
 from gdd.data import to_device
-from gdd.evaluate import normalize
+from gdd.data import normalize
 from gdd.gan import Critic, Generator, critic_loss, from_unit, generator_gan_loss, to_unit
-from gdd.io import (IncompatibleCheckpoint, atomic_save, atomic_write_bytes, atomic_write_json, atomic_write_text,
+from gdd.files import (IncompatibleCheckpoint, atomic_save, atomic_write_bytes, atomic_write_json, atomic_write_text,
                     check_finite, check_same_config, load_checkpoint, read_back, save_checkpoint)
 from gdd.losses import global_loss, local_loss
 from gdd.results import local
@@ -102,23 +102,6 @@ def build_gan(cfg: GenConfig) -> tuple[Generator, Critic]:
     spec = data.get_spec(cfg.dataset)
     return (Generator(spec.channels, spec.num_classes, cfg.width, cfg.noise),
             Critic(spec.channels, spec.num_classes, cfg.width))
-
-
-def save_png(images: torch.Tensor, path: Path, nrow: int = 10) -> None:
-    """Images in [0, 1] (N x C x H x W) as one grid PNG, written atomically."""
-    buf = io.BytesIO()
-    save_image(images, buf, nrow=nrow, format="png", padding=1)
-    atomic_write_bytes(buf.getvalue(), path)
-
-
-def _rows_to_csv(rows: list[dict]) -> str:
-    if not rows:
-        return ""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
 
 
 def load_finished(out: Path) -> dict | None:
@@ -212,7 +195,7 @@ def _train(cfg, out, real, device, stop_after, progress) -> dict:
         save_checkpoint(out, cfg, step=step, rows=rows, elapsed_s=elapsed + time.time() - t0,
                         G=G.state_dict(), D=D.state_dict(), opt_g=opt_g.state_dict(), opt_d=opt_d.state_dict(),
                         rng=torch.get_rng_state(), aug_rng=aug_gen.get_state(), pool=pool_state)
-        atomic_write_text(_rows_to_csv(rows), out / "losses.csv")
+        atomic_write_text(rows_to_csv(rows), out / "losses.csv")
 
     t0 = time.time()
     bar = tqdm(range(start, total), desc=f"{cfg.stage}:{cfg.method}", disable=not progress,

@@ -18,7 +18,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
 from gdd import augment
-from gdd.data import get_spec, to_device
+from gdd.data import get_spec, normalize, to_device
 from gdd.models import make_model
 
 
@@ -35,13 +35,6 @@ class EvalConfig:
     seed: int = 0
     together: bool | None = None  # train the runs together (vmap); None: on CUDA only, since
                                   # vmapped (grouped) convolutions measured 2x slower on CPU
-
-
-def normalize(x: torch.Tensor, dataset: str) -> torch.Tensor:
-    spec = get_spec(dataset)
-    mean = to_device(torch.tensor(spec.mean).view(1, -1, 1, 1), x.device)  # called in inner loops: no sync
-    std = to_device(torch.tensor(spec.std).view(1, -1, 1, 1), x.device)
-    return (x - mean) / std
 
 
 def _autocast(device: torch.device):

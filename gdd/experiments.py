@@ -12,7 +12,7 @@ from gdd import data
 from gdd.deploy import sample_to_file
 from gdd.distill import GenConfig, load_finished, train
 from gdd.evaluate import EvalConfig, evaluate_set
-from gdd.io import load_image_set
+from gdd.files import load_image_set
 from gdd.profiles import Profile, get_profile
 from gdd.results import cached_run, config_key, is_stale, local, portable, results_root, runs_root
 
@@ -210,7 +210,7 @@ def gradient_shares(profile: Profile | str, dataset: str, pool_steps: int = 50, 
     can move the generator at all next to the adversarial term."""
     from gdd import augment, pool
     from gdd.distill import build_gan
-    from gdd.evaluate import normalize
+    from gdd.data import normalize
     from gdd.gan import generator_gan_loss, to_unit
     from gdd.losses import global_loss, local_loss
     p = _profile(profile)

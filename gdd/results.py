@@ -21,7 +21,7 @@ from typing import Callable
 
 import torch
 
-from gdd.io import atomic_write_json
+from gdd.files import atomic_write_json
 
 
 def results_root() -> Path:

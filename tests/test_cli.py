@@ -5,7 +5,7 @@ import sys
 import torch
 
 from gdd.cli import main
-from gdd.io import save_image_set
+from gdd.files import save_image_set
 
 
 def test_evaluate_random_writes_record_with_provenance(tmp_path, capsys):

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from gdd.datafree.buffer import ReplayBuffer, anneal, importance_weights, sampling_probabilities
-from gdd.datafree.synthesis import BNStatsLoss, Generator, kl_per_sample, modulation
+from gdd.datafree.synthesis import BNStatsLoss, InversionGenerator, kl_per_sample, modulation
 from gdd.datafree.teacher import RealConfig, fit, load_model, save_model
 from gdd.datafree.train import METHODS, DataFreeConfig, method_config, train
-from gdd.io import ConfigMismatch, IncompatibleCheckpoint, NonFiniteLoss, load_checkpoint
+from gdd.files import ConfigMismatch, IncompatibleCheckpoint, NonFiniteLoss, load_checkpoint
 from gdd.models import make_model
 
 
@@ -136,7 +136,7 @@ def test_kl_and_generator_shapes():
     ref = torch.nn.functional.kl_div(torch.log_softmax(s / 2, 1), torch.log_softmax(t / 2, 1), log_target=True,
                                      reduction="none").sum(1)
     assert torch.allclose(kl_per_sample(t, s, 2.0), ref, atol=1e-6)
-    x = Generator(1, 10, width=4, noise=8)(torch.randn(3, 8), torch.tensor([0, 1, 9]))
+    x = InversionGenerator(1, 10, width=4, noise=8)(torch.randn(3, 8), torch.tensor([0, 1, 9]))
     assert x.shape == (3, 1, 32, 32) and 0 <= x.min() and x.max() <= 1
 
 

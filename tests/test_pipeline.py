@@ -13,7 +13,7 @@ from gdd.data import DataError
 from gdd.deploy import load_generator, sample
 from gdd.distill import GenConfig, IncompatibleCheckpoint, train
 from gdd.gan import Generator
-from gdd.io import ConfigMismatch, NonFiniteLoss, load_checkpoint
+from gdd.files import ConfigMismatch, NonFiniteLoss, load_checkpoint
 from gdd.losses import global_loss, local_loss
 from gdd.models import make_model
 

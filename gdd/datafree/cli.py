@@ -12,20 +12,7 @@ import dataclasses
 from pathlib import Path
 
 from gdd import data
-from gdd.cli import non_negative_float as _non_negative_float
-from gdd.cli import positive_int as _positive_int
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
-
-
-def _device():
-    import torch
-    return "cuda" if torch.cuda.is_available() else "cpu"
+from gdd.argtypes import any_int, default_device, non_negative_float, positive_float, positive_int
 
 
 def cmd_train_teacher(args) -> int:
@@ -47,13 +34,13 @@ def cmd_train_teacher(args) -> int:
 
 
 _DATAFREE_OPTIONS = {  # option -> (type, DataFreeConfig field)
-    "iters": _positive_int, "batch": _positive_int, "syn-batch": _positive_int, "g-steps": _positive_int,
-    "synth-every": _positive_int, "buffer-size": _positive_int, "lr-s": _positive_float, "lr-g": _positive_float,
-    "temperature": _positive_float, "w-bn": _non_negative_float, "w-task": _non_negative_float,
-    "w-adv": _non_negative_float, "gamma": _non_negative_float, "alpha": _non_negative_float,
-    "beta0": _non_negative_float, "eps": _non_negative_float, "refresh-every": int, "gen-width": _positive_int,
-    "noise": _positive_int, "eval-every": _positive_int, "test-size": _positive_int,
-    "checkpoint-every": _positive_int,
+    "iters": positive_int, "batch": positive_int, "syn-batch": positive_int, "g-steps": positive_int,
+    "synth-every": positive_int, "buffer-size": positive_int, "lr-s": positive_float, "lr-g": positive_float,
+    "temperature": positive_float, "w-bn": non_negative_float, "w-task": non_negative_float,
+    "w-adv": non_negative_float, "gamma": non_negative_float, "alpha": non_negative_float,
+    "beta0": non_negative_float, "eps": non_negative_float, "refresh-every": any_int, "gen-width": positive_int,
+    "noise": positive_int, "eval-every": positive_int, "test-size": positive_int,
+    "checkpoint-every": positive_int,
 }
 
 
@@ -102,15 +89,15 @@ def add_commands(sub) -> None:
     t.add_argument("--out", type=Path, required=True, help="run folder (resumed if it holds a checkpoint)")
     t.add_argument("--profile", choices=["smoke", "cpu", "gpu", "paper"], help="start from a profile's budget")
     t.add_argument("--model", choices=list(MODELS), help="default resnet18_bn (needs BN for the BN loss)")
-    t.add_argument("--width", type=_positive_int)
-    t.add_argument("--steps", type=_positive_int)
-    t.add_argument("--batch", type=_positive_int)
-    t.add_argument("--lr", type=_positive_float)
-    t.add_argument("--train-size", type=_positive_int, help="random subset of the training set")
-    t.add_argument("--checkpoint-every", type=_positive_int)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", default=_device())
-    t.add_argument("--stop-after", type=_positive_int, help="stop after this many steps (resume later)")
+    t.add_argument("--width", type=positive_int)
+    t.add_argument("--steps", type=positive_int)
+    t.add_argument("--batch", type=positive_int)
+    t.add_argument("--lr", type=positive_float)
+    t.add_argument("--train-size", type=positive_int, help="random subset of the training set")
+    t.add_argument("--checkpoint-every", type=positive_int)
+    t.add_argument("--seed", type=any_int, default=0)
+    t.add_argument("--device", default=default_device())
+    t.add_argument("--stop-after", type=positive_int, help="stop after this many steps (resume later)")
     t.set_defaults(fn=cmd_train_teacher)
 
     d = sub.add_parser("datafree", help="data-free KD: train a student on synthetic images only")
@@ -119,7 +106,7 @@ def add_commands(sub) -> None:
                         "adv_small: adv at SSD-KD's budget")
     d.add_argument("--teacher", type=Path, required=True, help="teacher model.pt (or its run folder)")
     d.add_argument("--student", choices=list(MODELS), help="default convnet3")
-    d.add_argument("--student-width", type=_positive_int)
+    d.add_argument("--student-width", type=positive_int)
     d.add_argument("--dataset", choices=list(data.DATASETS), help="default: the teacher's")
     d.add_argument("--out", type=Path, required=True, help="run folder (resumed if it holds a checkpoint)")
     d.add_argument("--profile", choices=["smoke", "cpu", "gpu", "paper"], help="start from a profile's budget")
@@ -128,7 +115,7 @@ def add_commands(sub) -> None:
     d.add_argument("--unbounded", action="store_true", help="unbounded pool instead of a fixed-size buffer")
     for flag in ("phi-diversity", "phi-difficulty", "prioritized"):
         d.add_argument(f"--{flag}", choices=["on", "off"], help="override the method's switch")
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--device", default=_device())
-    d.add_argument("--stop-after", type=_positive_int, help="stop after this many steps (resume later)")
+    d.add_argument("--seed", type=any_int, default=0)
+    d.add_argument("--device", default=default_device())
+    d.add_argument("--stop-after", type=positive_int, help="stop after this many steps (resume later)")
     d.set_defaults(fn=cmd_datafree)

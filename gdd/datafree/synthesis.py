@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-class Generator(nn.Module):
+class InversionGenerator(nn.Module):
     """Fast-Datafree's generator, label-conditioned: [z (noise), one-hot y] -> linear to
     2w x 8 x 8 -> BN -> upsample -> conv(2w)-BN-LeakyReLU -> upsample -> conv(w)-BN-LeakyReLU
     -> conv(C) -> sigmoid. Output B x C x 32 x 32 in [0, 1]. (Fast-Datafree: noise 256, w = 64.)"""

@@ -23,8 +23,9 @@ from tqdm.auto import tqdm
 
 from gdd import data
 from gdd.data import to_device
-from gdd.evaluate import accuracy, normalize
-from gdd.io import (atomic_save, atomic_write_json, check_finite, check_same_config, load_checkpoint, read_back,
+from gdd.data import normalize
+from gdd.evaluate import accuracy
+from gdd.files import (atomic_save, atomic_write_json, check_finite, check_same_config, load_checkpoint, read_back,
                     save_checkpoint)
 from gdd.models import MODELS, make_model
 from gdd.results import local

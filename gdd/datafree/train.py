@@ -32,10 +32,11 @@ from tqdm.auto import tqdm
 
 from gdd import data
 from gdd.datafree.buffer import ReplayBuffer, anneal
-from gdd.datafree.synthesis import BNStatsLoss, Generator, kl_per_sample, modulation
+from gdd.datafree.synthesis import BNStatsLoss, InversionGenerator, kl_per_sample, modulation
 from gdd.datafree.teacher import build_model, cosine_lr, load_model, save_model
-from gdd.evaluate import accuracy, normalize
-from gdd.io import (IncompatibleCheckpoint, atomic_save, atomic_write_json, check_finite, check_same_config,
+from gdd.data import normalize
+from gdd.evaluate import accuracy
+from gdd.files import (IncompatibleCheckpoint, atomic_save, atomic_write_json, check_finite, check_same_config,
                     load_checkpoint, read_back, save_checkpoint)
 from gdd.models import MODELS
 
@@ -149,7 +150,7 @@ def buffer_histograms(buf: ReplayBuffer, bins: int = 10) -> dict:
 
 def save_grid(buf: ReplayBuffer, path: Path, per_class: int = 8) -> None:
     """A grid PNG of the newest ``per_class`` buffer samples of every intended class."""
-    from gdd.distill import save_png
+    from gdd.files import save_png
     rows = []
     labels = buf.labels.cpu()
     for c in range(buf.num_classes):
@@ -182,7 +183,7 @@ def train(cfg: DataFreeConfig, out: Path, device: str | torch.device = "cpu", st
     teacher = teacher.to(device).eval().requires_grad_(False)
     torch.manual_seed(cfg.seed)
     student = build_model(cfg.student, cfg.dataset, **cfg.student_kw).to(device)
-    G = Generator(spec.channels, spec.num_classes, cfg.gen_width, cfg.noise).to(device)
+    G = InversionGenerator(spec.channels, spec.num_classes, cfg.gen_width, cfg.noise).to(device)
     opt_s = torch.optim.SGD(student.parameters(), cfg.lr_s, momentum=0.9, weight_decay=5e-4)
     opt_g = torch.optim.Adam(G.parameters(), cfg.lr_g, betas=(0.5, 0.999))
     buf = ReplayBuffer(cfg.buffer_size, (spec.channels, 32, 32), spec.num_classes, device)

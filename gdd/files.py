@@ -1,7 +1,9 @@
-"""Atomic writes, checkpoints that resume only under the same config, and image-set files."""
+"""Atomic writes, checkpoints that resume only under the same config, image-set files and PNG grids."""
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import json
 import math
 import os
@@ -43,6 +45,32 @@ def atomic_write_text(text: str, path: Path) -> None:
 
 def atomic_write_bytes(blob: bytes, path: Path) -> None:
     _atomic(path, lambda f: f.write(blob))
+
+
+class BadFile(ValueError):
+    """A file given to gdd that is not what it should be; the message names it and the fix."""
+
+
+def load_pt(path: Path, what: str) -> Any:
+    """The contents of a ``torch.save`` file written by gdd (``what`` names its kind in errors:
+    "image set", "generator", "checkpoint", ...). Loaded with ``weights_only=True``: tensors and
+    plain data (dict, list, tuple, str, numbers, None) only, so a crafted file cannot run code
+    when loaded; anything else is refused with one line that names the file."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what} {path} does not exist")
+    if path.is_dir():
+        raise BadFile(f"{what} {path} is a folder, not a file")
+    try:
+        return torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as err:  # unpickling refused, truncated, not a torch file at all
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        if "weights_only" in str(err) or "Unsupported global" in str(err):
+            reason = "it holds Python objects other than tensors and plain data, which gdd never writes " \
+                     "(refused without running them)"
+        else:
+            reason = f"it is not a readable torch file ({first[:120]})"
+        raise BadFile(f"{path} is not a gdd {what}: {reason}") from None
 
 
 class ConfigMismatch(RuntimeError):
@@ -127,3 +155,20 @@ def load_image_set(path: Path) -> tuple[torch.Tensor, torch.Tensor, dict]:
         raise ValueError(f"{path}: images must be N x C x 32 x 32 with N labels, "
                          f"got {tuple(images.shape)} and {tuple(labels.shape)}")
     return images.float(), labels.long(), blob.get("meta", {})
+
+
+def save_png(images: torch.Tensor, path: Path, nrow: int = 10) -> None:
+    """Images in [0, 1] (N x C x H x W) as one grid PNG, written atomically."""
+    buf = io.BytesIO()
+    save_image(images, buf, nrow=nrow, format="png", padding=1)
+    atomic_write_bytes(buf.getvalue(), path)
+
+
+def rows_to_csv(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
