@@ -101,8 +101,8 @@ def generator_steps_per_s(device: torch.device, width: int, steps: int, batch: i
         gan = GenConfig(dataset="cifar10", width=width, epochs=1, batch=batch, steps_per_epoch=2,
                         checkpoint_every=10**6)
         train(gan, folder / "gan", real, device, progress=False)  # warm-up, and stage 2's starting point
-        cfg = gan if method == "gan" else GenConfig(dataset="cifar10", stage="distill", method=method, width=width,
-                                                    init=str(folder / "gan"), pool_width=32, batch=batch)
+        cfg = gan if method == "gan" else GenConfig.for_stage("cifar10", "distill", method=method, width=width,
+                                                              init=str(folder / "gan"), pool_width=32, batch=batch)
         cfg = dataclasses.replace(cfg, epochs=1, steps_per_epoch=steps, checkpoint_every=10**6)
         t0 = time.perf_counter()
         train(cfg, folder / "run", real, device, progress=False)
@@ -152,8 +152,9 @@ def host_waits(device: torch.device, cfg: BenchConfig, steps: int = 20) -> dict:
     return {"steps": steps, "evaluation": evaluation, "distill": distill}
 
 
-def figures(profile: Profile | str, device="cpu", force: bool | float = False) -> dict:
-    """Every figure at the profile's ``bench`` scale on ``device`` (stored; ``force`` reruns)."""
+def figures(profile: Profile | str, device="cpu", redo_before: float | None = None) -> dict:
+    """Every figure at the profile's ``bench`` scale on ``device`` (stored; a record written
+    before ``redo_before`` is measured again)."""
     p = profile if isinstance(profile, Profile) else get_profile(profile)
     cfg = SCALES[p.bench]
     dev = torch.device(device)
@@ -169,4 +170,4 @@ def figures(profile: Profile | str, device="cpu", force: bool | float = False) -
         return out
 
     return cached_run(f"bench-{dev.type}", {"scale": p.bench, "bench": cfg, "device": dev.type}, run, p.name,
-                      force, device)
+                      redo_before, device)

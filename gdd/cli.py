@@ -50,7 +50,7 @@ def image_source(dataset: str, source: str, ipc: int | None, seed: int):
 
 def cmd_evaluate(args) -> int:
     from gdd.evaluate import EvalConfig, evaluate_set
-    from gdd.results import cached_run
+    from gdd.results import cached_run, redo_time
     data.get_spec(args.dataset)
     cfg = EvalConfig(model=args.model, epochs=args.epochs, runs=args.runs, seed=args.seed)
     config = {"dataset": args.dataset, "source": args.source, "ipc": args.ipc, "eval": vars(cfg).copy()}
@@ -61,7 +61,7 @@ def cmd_evaluate(args) -> int:
         print(f"evaluating {args.model} x{args.runs} on {what} ({len(x)} images), {args.epochs} epochs", file=sys.stderr)
         return evaluate_set(x, y, xt, yt, args.dataset, cfg, args.device)
 
-    record = cached_run("evaluate", config, run, args.profile, args.force, args.device, path=args.out)
+    record = cached_run("evaluate", config, run, args.profile, redo_time(args.force), args.device, path=args.out)
     r = record["result"]
     print(f"{args.dataset} {args.source} ipc={args.ipc} {args.model}: {r['mean']:.2f} ± {r['std']:.2f} % "
           f"over {len(r['accuracies'])} runs ({record['provenance']['wall_time_s']:.0f} s) -> {args.out}")
@@ -69,15 +69,15 @@ def cmd_evaluate(args) -> int:
 
 
 def _gen_config(args, stage: str):
+    import dataclasses
+    from gdd import configs
     from gdd.distill import GenConfig
-    from gdd.profiles import get_profile
-    from gdd import experiments
     if args.profile:
-        p = get_profile(args.profile)
-        cfg = (experiments.gan_config(p, args.dataset, args.seed) if stage == "gan" else
-               experiments.distill_config(p, args.dataset, args.method, seed=args.seed))
+        cfg = (configs.gan_config(args.profile, args.dataset, args.seed) if stage == "gan" else
+               configs.distill_config(args.profile, args.dataset, args.method, seed=args.seed))
     else:
-        cfg = GenConfig(dataset=args.dataset, stage=stage, seed=args.seed)
+        cfg = GenConfig.for_stage(args.dataset, stage, seed=args.seed,
+                                  **({"method": args.method, "init": str(args.gan)} if stage == "distill" else {}))
     changes = {k: getattr(args, k) for k in ("width", "noise", "epochs", "batch", "steps_per_epoch",
                                               "train_size", "lr_g", "lr_d", "checkpoint_every")
                if getattr(args, k, None) is not None}
@@ -88,7 +88,6 @@ def _gen_config(args, stage: str):
                 changes[k] = getattr(args, k)
         if args.pool:
             changes["pool"] = tuple(args.pool.split(","))
-    import dataclasses
     return dataclasses.replace(cfg, **changes)
 
 
@@ -108,6 +107,18 @@ def cmd_sample(args) -> int:
     t = sample_to_file(args.generator, args.ipc, args.seed, args.out, args.device)
     print(f"{t['images']} images ({args.ipc} per class) in {t['sample_s']:.3f} s -> {args.out} "
           f"and {args.out.with_suffix('.png')}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    import json
+    from gdd import bench
+    from gdd.results import redo_time
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    record = bench.figures(args.profile, args.device, redo_time(args.force))
+    print(f"{record['provenance']['device']} ({args.profile} profile, scale {record['config']['scale']}):")
+    print(json.dumps(record["result"], indent=2))
     return 0
 
 
@@ -180,7 +191,15 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--device", default=default_device())
     m.set_defaults(fn=cmd_sample)
 
-    from gdd.reproduce import STAGES
+    b = sub.add_parser("bench", help="speed figures on this device (stored under results/<profile>/, printed)")
+    b.add_argument("--profile", default="cpu", choices=["smoke", "cpu", "gpu", "paper"],
+                   help="its `bench` field sets the scale (tiny, quick, full)")
+    b.add_argument("--threads", type=positive_int, help="CPU threads for this process")
+    b.add_argument("--force", action="store_true", help="measure again even if stored")
+    b.add_argument("--device", default=default_device())
+    b.set_defaults(fn=cmd_bench)
+
+    from gdd.grids import STAGES
     r = sub.add_parser("reproduce", help="compute every result of a profile (resumes; reuses finished ones)")
     r.add_argument("--profile", required=True, choices=["smoke", "cpu", "gpu", "paper"])
     r.add_argument("--stage", action="append", choices=list(STAGES), help="only these stages (repeatable); default: all")
@@ -202,8 +221,15 @@ def main(argv: list[str] | None = None) -> int:
         from gdd.models import MODELS
         if args.model not in MODELS:
             raise SystemExit(f"gdd: unknown model {args.model!r}; valid names: {', '.join(MODELS)}")
+    from gdd.runfolder import Interrupted
     try:
         return args.fn(args)
+    except Interrupted as err:
+        print(f"gdd: {err}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("gdd: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
     except (data.DataError, ValueError, FileNotFoundError, RuntimeError, FloatingPointError) as err:
         raise SystemExit(f"gdd: error: {err}")
 

@@ -8,39 +8,36 @@ Methods of the paper's comparison, one code path with different weights:
 
 Every step: one critic step on a real batch, one SGD step of the current pool model on the
 same real batch (when matching), one generator step. A new pool model is drawn and freshly
-initialised at every epoch. Runs checkpoint every ``checkpoint_every`` steps and at each
-epoch's end, resume from the last checkpoint when rerun, and refuse another config.
+initialised at every epoch. Runs follow the run-folder protocol (``gdd.runfolder``): they
+checkpoint every ``checkpoint_every`` steps and at each epoch's end, resume when rerun, and
+refuse another config.
 """
 from __future__ import annotations
 
-import csv
-import fcntl
-import io
-import json
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torchvision.utils import save_image
-from tqdm.auto import tqdm
 
 from gdd import augment, data, pool
-from gdd.data import to_device
-from gdd.data import normalize
+from gdd.data import normalize, to_device
+from gdd.files import IncompatibleCheckpoint, atomic_save, load_pt, save_png
 from gdd.gan import Critic, Generator, critic_loss, from_unit, generator_gan_loss, to_unit
-from gdd.files import (IncompatibleCheckpoint, atomic_save, atomic_write_bytes, atomic_write_json, atomic_write_text,
-                    check_finite, check_same_config, load_checkpoint, read_back, save_checkpoint)
 from gdd.losses import global_loss, local_loss
 from gdd.results import local
+from gdd.runfolder import open_run
 
 METHODS = ("cgan", "dim", "gdd")
+
+# Stage 2 starts from DiM's matching-stage settings; GenConfig's own defaults are stage 1's.
+STAGE_DEFAULTS = {"gan": {}, "distill": {"epochs": 100, "batch": 64, "lr_g": 5e-6, "lr_d": 5e-6}}
 
 
 @dataclass
 class GenConfig:
-    """One generator-training run. Defaults are DiM's stage-1 (GAN) settings."""
+    """One generator-training run. Defaults are DiM's stage-1 (GAN) settings; stage 2 starts
+    from ``STAGE_DEFAULTS["distill"]`` (``for_stage``)."""
     dataset: str
     stage: str = "gan"                     # "gan": from scratch; "distill": tune the ``init`` generator
     method: str = "cgan"                   # cgan | dim | gdd
@@ -62,7 +59,6 @@ class GenConfig:
     init: str | None = None                # folder of the stage-1 run (stage "distill")
     seed: int = 0
     checkpoint_every: int = 100            # steps
-    extra: dict = field(default_factory=dict)  # free-form, recorded only
 
     def __post_init__(self):
         data.get_spec(self.dataset)
@@ -80,6 +76,11 @@ class GenConfig:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         pool.check_pool(self.pool)
+
+    @classmethod
+    def for_stage(cls, dataset: str, stage: str, **fields) -> "GenConfig":
+        """A config of ``stage`` with that stage's defaults, then ``fields``."""
+        return cls(dataset=dataset, stage=stage, **{**STAGE_DEFAULTS[stage], **fields})
 
     def weights(self) -> tuple[float, float]:
         """(lambda_g, lambda_l) actually used by the method."""
@@ -104,45 +105,81 @@ def build_gan(cfg: GenConfig) -> tuple[Generator, Critic]:
             Critic(spec.channels, spec.num_classes, cfg.width))
 
 
-def load_finished(out: Path) -> dict | None:
-    path = Path(out) / "summary.json"
-    return json.loads(path.read_text()) if path.exists() else None
+def new_pool_model(cfg: GenConfig, epoch: int, device) -> tuple[str, torch.nn.Module, str, torch.optim.Optimizer]:
+    """Epoch ``epoch``'s pool model, freshly initialised: (name, model, middle layer, its SGD)."""
+    spec = data.get_spec(cfg.dataset)
+    name = pool.draw(cfg.pool, torch.Generator().manual_seed(cfg.seed * 100003 + epoch))
+    model, layer = pool.build(name, spec.channels, spec.num_classes, cfg.pool_width)
+    model.to(device)
+    return name, model, layer, torch.optim.SGD(model.parameters(), cfg.pool_lr, momentum=0.9, weight_decay=5e-4)
+
+
+def pool_step(model, opt, real_in: torch.Tensor, labels: torch.Tensor, families, generator) -> torch.Tensor:
+    """One SGD step of the pool model on a real batch (normalised, B x C x 32 x 32) under a
+    fresh DSA draw; returns its cross-entropy (0-dim, detached)."""
+    model.train()
+    loss = F.cross_entropy(model(augment.augment(real_in, families, generator)), labels)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.detach()
+
+
+def matching_losses(model, layer: str, real_in: torch.Tensor, fake: torch.Tensor, dataset: str,
+                    draw: augment.AugDraw) -> tuple[torch.Tensor, torch.Tensor]:
+    """(L_global, L_local), unweighted, of generated images ``fake`` (B x C x 32 x 32 in [-1, 1])
+    against the real batch ``real_in`` of the same labels (normalised): both go through the same
+    augmentation ``draw`` and the pool model, whose parameters get no gradient (gradient reaches
+    the generator only)."""
+    model.requires_grad_(False)
+    with torch.no_grad():
+        real_logits, real_feat = model.forward_with(augment.apply(real_in, draw), layer)
+    syn_logits, syn_feat = model.forward_with(augment.apply(normalize(to_unit(fake), dataset), draw), layer)
+    model.requires_grad_(True)
+    return global_loss(real_logits, syn_logits), local_loss(real_feat, syn_feat)
+
+
+def load_stage1(cfg: GenConfig, G: Generator, D: Critic) -> None:
+    """Load the finished stage-1 run ``cfg.init`` into ``G`` and ``D`` (dataset checked)."""
+    init = local(cfg.init)
+    gen_path, critic_path = init / "generator.pt", init / "critic.pt"
+    if not gen_path.exists() or not critic_path.exists():
+        raise FileNotFoundError(f"no finished stage-1 run in {init} (generator.pt and critic.pt expected); "
+                                f"run `gdd train-gan --out {init}` first")
+    for module, path in ((G, gen_path), (D, critic_path)):
+        blob = load_pt(path, "stage-1 checkpoint")
+        made_for = blob.get("meta", {}).get("dataset") if isinstance(blob, dict) else None
+        if made_for != cfg.dataset:
+            raise IncompatibleCheckpoint(f"{path} was trained on {made_for}, not {cfg.dataset}; "
+                                         f"give --gan a stage-1 run of {cfg.dataset}")
+        load_state(module, blob["state_dict"], path)
 
 
 def train(cfg: GenConfig, out: Path, real: tuple[torch.Tensor, torch.Tensor] | None = None,
-          device: str | torch.device = "cpu", stop_after: int | None = None, progress: bool = True) -> dict:
-    """Run (or resume, or reuse) one generator-training run in folder ``out``; a second process
-    asking for the same folder waits for the first (file lock) and then reuses its result.
+          device: str | torch.device = "cpu", stop_after: int | None = None, progress: bool = True,
+          redo_before: float | None = None) -> dict:
+    """Run (or resume, or reuse) one generator-training run in folder ``out`` (``gdd.runfolder``).
 
     Writes ``checkpoint.pt`` (everything needed to resume), ``losses.csv``, ``grid_epochNNN.png``
     per epoch and, when finished, ``generator.pt`` (the deployment artefact), ``critic.pt`` and
-    ``summary.json``. ``stop_after`` ends the call after that many steps (a resumable stage).
-    Returns the summary (``finished`` False if stopped early)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        return _train(cfg, out, real, torch.device(device), stop_after, progress)
+    ``summary.json``. ``real`` replaces the training data (tests, benchmarks); ``stop_after``
+    ends the call after that many steps. Returns the summary (``finished`` False if stopped)."""
+    device = torch.device(device)
+    stage1 = [] if cfg.stage == "gan" else [local(cfg.init) / "generator.pt", local(cfg.init) / "critic.pt"]
+    with open_run(out, cfg, device, [p for p in stage1 if p.exists()], redo_before, stop_after, progress) as run:
+        if run.summary is not None:
+            return run.summary
+        return _train(cfg, run, real, device)
 
 
-def _train(cfg, out, real, device, stop_after, progress) -> dict:
-    done = load_finished(out)
-    if done is not None:
-        check_same_config(done["config"], cfg, out / "summary.json")
-        return done
+def _train(cfg: GenConfig, run, real, device: torch.device) -> dict:
     x, y = real if real is not None else training_data(cfg)
     x, y = x.to(device), y.to(device)  # the whole training set lives on the device
     spec = data.get_spec(cfg.dataset)
     torch.manual_seed(cfg.seed)
     G, D = build_gan(cfg)
     if cfg.stage == "distill":
-        init = local(cfg.init)
-        gen_path, critic_path = init / "generator.pt", init / "critic.pt"
-        if not gen_path.exists() or not critic_path.exists():
-            raise FileNotFoundError(f"no finished stage-1 run in {init} (generator.pt and critic.pt expected); "
-                                    f"run `gdd train-gan --out {init}` first")
-        load_state(G, torch.load(gen_path, weights_only=False)["state_dict"], gen_path)
-        load_state(D, torch.load(critic_path, weights_only=False)["state_dict"], critic_path)
+        load_stage1(cfg, G, D)
     G, D = G.to(device), D.to(device)
     opt_g = torch.optim.Adam(G.parameters(), cfg.lr_g, betas=cfg.betas)
     opt_d = torch.optim.Adam(D.parameters(), cfg.lr_d, betas=cfg.betas)
@@ -151,62 +188,36 @@ def _train(cfg, out, real, device, stop_after, progress) -> dict:
     steps_per_epoch = cfg.steps_per_epoch or max(1, len(x) // cfg.batch)
     total = cfg.epochs * steps_per_epoch
     aug_gen = torch.Generator().manual_seed(cfg.seed + 1)
+    run.track(aug=aug_gen)
     grid_z = torch.randn(10 * spec.num_classes, cfg.noise, generator=torch.Generator().manual_seed(cfg.seed + 2))
     grid_y = torch.arange(spec.num_classes).repeat_interleave(10)
     families = augment.families_for(cfg.dataset)
 
-    start, rows, elapsed = 0, [], 0.0
     model = model_opt = model_name = layer = None
-    ckpt = load_checkpoint(out, cfg)
+    ckpt = run.resume()
     if ckpt is not None:
-        start, rows, elapsed = ckpt["step"], ckpt["rows"], ckpt["elapsed_s"]
         G.load_state_dict(ckpt["G"]), D.load_state_dict(ckpt["D"])
         opt_g.load_state_dict(ckpt["opt_g"]), opt_d.load_state_dict(ckpt["opt_d"])
-        if ckpt.get("pool") is not None:
-            model_name = ckpt["pool"]["name"]
-            model, layer = pool.build(model_name, spec.channels, spec.num_classes, cfg.pool_width)
-            model.to(device).load_state_dict(ckpt["pool"]["model"])
-            model_opt = torch.optim.SGD(model.parameters(), cfg.pool_lr, momentum=0.9, weight_decay=5e-4)
-            model_opt.load_state_dict(ckpt["pool"]["opt"])
-        torch.set_rng_state(ckpt["rng"]), aug_gen.set_state(ckpt["aug_rng"])  # after building the pool model
-        print(f"[gdd] resuming {out} from step {start}/{total}")
-    else:
-        print(f"[gdd] {cfg.stage} ({cfg.method}) on {cfg.dataset}: {total} steps, outputs in {out}")
+        if ckpt["pool"]:
+            # the model of the epoch of the last step done (its draw is seeded by the epoch)
+            model_name, model, layer, model_opt = new_pool_model(cfg, (run.start - 1) // steps_per_epoch, device)
+            model.load_state_dict(ckpt["pool"]["model"]), model_opt.load_state_dict(ckpt["pool"]["opt"])
+        run.restore_rng(ckpt)  # after building the pool model, which draws from the global generator
 
-    pending = []  # rows (losses as 0-dim tensors, plus the total generator loss) not yet read back
+    def state():
+        return {"G": G.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+                "pool": {} if model is None else {"model": model.state_dict(), "opt": model_opt.state_dict()}}
 
-    def flush():
-        """Read the pending steps' losses back in one transfer (one host-device sync per
-        checkpoint, not several per step), stop on a non-finite one, append them to ``rows``."""
-        if not pending:
-            return
-        for r in read_back(pending):
-            check_finite(r["step"] - 1, d_loss=r["d_loss"], g_loss=r.pop("g_total"))
-            rows.append({k: (round(x, 6) if isinstance(x, float) else x) for k, x in r.items()})
-        pending.clear()
-        r = rows[-1]
-        bar.set_postfix(d=f"{r['d_loss']:.2f}", g=f"{r['g_adv']:.2f}", glob=f"{r['l_global']:.3f}",
-                        loc=f"{r['l_local']:.3f}")
+    def save_grid(epoch):
+        G.eval()
+        with torch.no_grad():
+            save_png(to_unit(G(grid_z.to(device), grid_y.to(device))).cpu(), run.out / f"grid_epoch{epoch:03d}.png")
+        G.train()
 
-    def checkpoint(step):
-        flush()
-        pool_state = None if model is None else {"name": model_name, "model": model.state_dict(),
-                                                 "opt": model_opt.state_dict()}
-        save_checkpoint(out, cfg, step=step, rows=rows, elapsed_s=elapsed + time.time() - t0,
-                        G=G.state_dict(), D=D.state_dict(), opt_g=opt_g.state_dict(), opt_d=opt_d.state_dict(),
-                        rng=torch.get_rng_state(), aug_rng=aug_gen.get_state(), pool=pool_state)
-        atomic_write_text(rows_to_csv(rows), out / "losses.csv")
-
-    t0 = time.time()
-    bar = tqdm(range(start, total), desc=f"{cfg.stage}:{cfg.method}", disable=not progress,
-               initial=start, total=total)
-    for step in bar:
+    for step in run.steps(total, f"{cfg.stage}:{cfg.method}"):
         epoch, i = divmod(step, steps_per_epoch)
         if matching and (i == 0 or model is None):
-            model_name = pool.draw(cfg.pool, torch.Generator().manual_seed(cfg.seed * 100003 + epoch))
-            model, layer = pool.build(model_name, spec.channels, spec.num_classes, cfg.pool_width)
-            model.to(device)
-            model_opt = torch.optim.SGD(model.parameters(), cfg.pool_lr, momentum=0.9, weight_decay=5e-4)
+            model_name, model, layer, model_opt = new_pool_model(cfg, epoch, device)
         perm = data.epoch_order(len(x), cfg.seed, epoch)
         idx = to_device(perm[torch.arange(i * cfg.batch, (i + 1) * cfg.batch) % len(x)], device)
         xr, yr = x[idx], y[idx]
@@ -222,46 +233,29 @@ def _train(cfg, out, real, device, stop_after, progress) -> dict:
                "pool": model_name or ""}
         if matching:
             real_in = normalize(xr, cfg.dataset)
-            model.train()
-            pool_loss = F.cross_entropy(model(augment.augment(real_in, families, aug_gen)), yr)
-            model_opt.zero_grad(set_to_none=True)
-            pool_loss.backward()
-            model_opt.step()
+            pool_loss = pool_step(model, model_opt, real_in, yr, families, aug_gen)
             draw = augment.sample(len(yr), families, aug_gen)  # one draw shared by real and synthetic
-            model.requires_grad_(False)
-            with torch.no_grad():
-                real_logits, real_feat = model.forward_with(augment.apply(real_in, draw), layer)
-            syn_logits, syn_feat = model.forward_with(augment.apply(normalize(to_unit(fake), cfg.dataset), draw), layer)
-            model.requires_grad_(True)
-            l_g, l_l = global_loss(real_logits, syn_logits), local_loss(real_feat, syn_feat)
+            l_g, l_l = matching_losses(model, layer, real_in, fake, cfg.dataset, draw)
             g_loss = g_loss + lam_g * l_g + lam_l * l_l
-            row.update(l_global=l_g.detach(), l_local=l_l.detach(), pool_loss=pool_loss.detach())
+            row.update(l_global=l_g.detach(), l_local=l_l.detach(), pool_loss=pool_loss)
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
-        pending.append({**row, "g_total": g_loss.detach()})
+        run.log(step + 1, row, d_loss=parts["d_loss"], g_loss=g_loss.detach())
 
         end_of_epoch = i == steps_per_epoch - 1
-        if (step + 1) % cfg.checkpoint_every == 0 or end_of_epoch or step + 1 == total:
-            checkpoint(step + 1)  # first: it checks the pending losses before anything is saved
-        if end_of_epoch:
-            G.eval()
-            with torch.no_grad():
-                save_png(to_unit(G(grid_z.to(device), grid_y.to(device))).cpu(), out / f"grid_epoch{epoch + 1:03d}.png")
-            G.train()
-        if stop_after is not None and step + 1 - start >= stop_after and step + 1 < total:
-            checkpoint(step + 1)
-            return {"finished": False, "step": step + 1, "total": total}
+        if end_of_epoch:  # the side output first: the checkpoint below marks the epoch done
+            save_grid(epoch + 1)
+        if end_of_epoch or run.due(step + 1, cfg.checkpoint_every, total):
+            run.checkpoint(step + 1, **state())
+        if run.stopping(step + 1, total):
+            return run.stop(step + 1, **state())
 
     meta = {"dataset": cfg.dataset, "channels": spec.channels, "num_classes": spec.num_classes,
             "width": cfg.width, "noise": cfg.noise, "method": cfg.method, "stage": cfg.stage}
-    atomic_save({"state_dict": G.state_dict(), "meta": meta, "config": asdict(cfg)}, out / "generator.pt")
-    atomic_save({"state_dict": D.state_dict(), "meta": meta}, out / "critic.pt")
-    summary = {"finished": True, "steps": total, "wall_time_s": round(elapsed + time.time() - t0, 2),
-               "config": asdict(cfg), "final": rows[-1] if rows else {}}
-    atomic_write_json(summary, out / "summary.json")
-    print(f"[gdd] finished {out}: generator.pt, losses.csv, grid PNGs")
-    return summary
+    atomic_save({"state_dict": G.state_dict(), "meta": meta, "config": asdict(cfg)}, run.out / "generator.pt")
+    atomic_save({"state_dict": D.state_dict(), "meta": meta}, run.out / "critic.pt")
+    return run.finish({"steps": total, "final": run.rows[-1] if run.rows else {}})
 
 
 def load_state(module: torch.nn.Module, state: dict, path: Path) -> None:

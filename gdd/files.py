@@ -96,21 +96,6 @@ def check_same_config(saved: dict, config, where: Path) -> None:
             f"Use another --out folder, or delete it to start over.")
 
 
-def load_checkpoint(out: Path, config) -> dict | None:
-    """The checkpoint in ``out`` if there is one (refused if made under another config)."""
-    path = Path(out) / "checkpoint.pt"
-    if not path.exists():
-        return None
-    ckpt = torch.load(path, weights_only=False, map_location="cpu")
-    check_same_config(ckpt["config"], config, path)
-    return ckpt
-
-
-def save_checkpoint(out: Path, config, **state) -> None:
-    atomic_save({"config": config_dict(config), **state}, Path(out) / "checkpoint.pt")
-    atomic_write_json(config_dict(config), Path(out) / "config.json")
-
-
 def read_back(records: list[dict]) -> list[dict]:
     """``records`` with every tensor value (0-dim, on any device) replaced by its Python number,
     all read back in one transfer: on a GPU each read-back makes the host wait for the device,
@@ -159,6 +144,7 @@ def load_image_set(path: Path) -> tuple[torch.Tensor, torch.Tensor, dict]:
 
 def save_png(images: torch.Tensor, path: Path, nrow: int = 10) -> None:
     """Images in [0, 1] (N x C x H x W) as one grid PNG, written atomically."""
+    from torchvision.utils import save_image
     buf = io.BytesIO()
     save_image(images, buf, nrow=nrow, format="png", padding=1)
     atomic_write_bytes(buf.getvalue(), path)

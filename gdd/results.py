@@ -4,6 +4,10 @@
 (same name and config) was already run under that profile, and otherwise runs ``fn()`` and
 writes ``results/<profile>/<name>-<key>.json`` atomically with: profile, full config, device
 name, git commit, start time, wall time and package versions.
+
+Provenance is written only by the process that computed the numbers: when ``fn`` returns the
+summary of a training run (whose numbers the run computed, perhaps earlier or elsewhere), the
+summary's own ``provenance`` becomes the record's.
 """
 from __future__ import annotations
 
@@ -83,8 +87,10 @@ def versions() -> dict:
             "torchvision": torchvision.__version__, "gdd": __version__}
 
 
-def provenance(profile: str, device: str | torch.device = "cpu") -> dict:
-    return {"profile": profile, "device": device_name(device), "commit": git_commit(),
+def machine_provenance(device: str | torch.device = "cpu") -> dict:
+    """Where and from what code a number is being computed: device (CPU model and thread count,
+    or GPU name), git commit, host, UTC time, package versions."""
+    return {"device": device_name(device), "commit": git_commit(),
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "versions": versions(), "host": platform.node()}
 
@@ -120,26 +126,38 @@ def load_record(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
-def is_stale(path: Path, force: bool | float) -> bool:
-    """``force`` True: always recompute; a float (a POSIX time): recompute what was written before
-    it, so an interrupted forced reproduction resumes; False: never."""
-    if isinstance(force, bool):
-        return force
-    return Path(path).stat().st_mtime < force
+def redo_time(force: bool) -> float | None:
+    """``redo_before`` for a ``--force`` switch: everything written before now is recomputed."""
+    return time.time() if force else None
 
 
-def cached_run(name: str, config, fn: Callable[[], dict], profile: str, force: bool | float = False,
+def is_stale(written: Path | float, redo_before: float | None) -> bool:
+    """Whether a result or run folder written at ``written`` (a path's mtime, or a POSIX time)
+    must be recomputed: ``redo_before`` None never; else if written before it (a forced
+    reproduction records its start, so when interrupted it resumes instead of starting over)."""
+    if redo_before is None:
+        return False
+    when = written if isinstance(written, (int, float)) else Path(written).stat().st_mtime
+    return when < redo_before
+
+
+def cached_run(name: str, config, fn: Callable[[], dict], profile: str, redo_before: float | None = None,
                device: str | torch.device = "cpu", path: Path | None = None) -> dict:
     """The stored record of experiment ``name`` under ``config``; runs ``fn()`` if there is none
-    (or it is stale, see ``is_stale``). ``fn`` returns a JSON-serialisable dict."""
+    (or it is stale, see ``is_stale``). ``fn`` returns a JSON-serialisable dict; if it holds a
+    ``provenance`` (a training run's summary), that is the record's provenance."""
     path = Path(path) if path else result_path(name, config, profile)
-    if path.exists() and not is_stale(path, force):
+    if path.exists() and not is_stale(path, redo_before):
         record = load_record(path)
         if record.get("config") == as_dict(config):
             return record
-    prov, start = provenance(profile, device), time.time()
+    prov, start = machine_provenance(device), time.time()
     result = fn()
-    record = write_record(path, name, config, result, prov, time.time() - start)
+    wall = time.time() - start
+    if "provenance" in result:  # the numbers are a run's: its provenance and wall time, not ours
+        result = dict(result)
+        prov, wall = result.pop("provenance"), result.get("wall_time_s", wall)
+    record = write_record(path, name, config, result, {"profile": profile, **prov}, wall)
     print(f"[gdd] {name}: result written to {path}", file=sys.stderr)
     return record
 

@@ -21,12 +21,12 @@
 #
 # Every experiment is cached: its result is a JSON file under `results/<profile>/`, with the
 # full configuration and provenance (device, commit, wall time, versions). Executing a
-# notebook again with the same parameters loads the stored results; `force=True` recomputes.
+# notebook again with the same parameters loads the stored results; `redo_before=time.time()` recomputes.
 
 # %% tags=["parameters"]
 profile = "cpu"
 device = "cpu"
-force = False
+redo_before = None  # a POSIX time (e.g. time.time()): recompute results written before it
 
 # %%
 import sys
@@ -114,5 +114,7 @@ table([{"setting": k, **{name: cols[name][k] for name in PROFILES}} for k in col
 # The profile this notebook was executed with:
 
 # %%
+from gdd.configs import eval_config
+
 print(f"profile {p.name}: datasets {', '.join(p.datasets)}; IPC {', '.join(map(str, p.ipcs))}; "
-      f"{p.eval_runs} evaluation networks per result")
+      f"{eval_config(p, p.ipcs[0]).runs} evaluation networks per result")

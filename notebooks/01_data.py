@@ -13,7 +13,7 @@
 # %% tags=["parameters"]
 profile = "cpu"
 device = "cpu"
-force = False
+redo_before = None  # a POSIX time (e.g. time.time()): recompute results written before it
 
 # %%
 import sys
@@ -87,11 +87,9 @@ for d, s in splits.items():
 # over the networks. Stored under `results/<profile>/`; a re-run loads them.
 
 # %%
-from gdd import experiments
+from gdd import grids
 from gdd.notebook import mean_std
-
-floor = {(d, ipc): experiments.random_baseline(p, d, ipc, device=device, force=force)
-         for d in p.datasets for ipc in p.ipcs}
+floor = {(d, ipc): r for (d, m, ipc), r in grids.table1(p, device, redo_before).items() if m == "random"
 rows = []
 for (d, ipc), r in floor.items():
     ev = r["config"]["eval"]

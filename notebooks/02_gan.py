@@ -11,7 +11,7 @@
 # %% tags=["parameters"]
 profile = "cpu"
 device = "cpu"
-force = False
+redo_before = None  # a POSIX time (e.g. time.time()): recompute results written before it
 
 # %%
 import sys
@@ -30,9 +30,9 @@ p = setup(profile, device)
 # %%
 import matplotlib.pyplot as plt
 
-from gdd import experiments
-
-records = {d: experiments.generator_record(p, d, "gan", device=device, force=force) for d in p.datasets}
+from gdd import grids
+figures = grids.generators(p, device, redo_before)
+records = {d: figures[("generator", d, "gan")] for d in p.datasets}
 for d, r in records.items():
     cfg = r["config"]["generator"]
     print(f"{d}: width {cfg['width']}, noise {cfg['noise']}, {r['result']['steps']} steps of batch {cfg['batch']}, "

@@ -18,7 +18,7 @@
 # %% tags=["parameters"]
 profile = "cpu"
 device = "cpu"
-force = False
+redo_before = None  # a POSIX time (e.g. time.time()): recompute results written before it
 
 # %%
 import sys
@@ -37,10 +37,9 @@ p = setup(profile, device)
 # %%
 import matplotlib.pyplot as plt
 
-from gdd import experiments
-
-runs = {(d, m): experiments.generator_record(p, d, m, device=device, force=force)
-        for d in p.datasets for m in ("cgan", "dim", "gdd")}
+from gdd import grids
+figures = grids.generators(p, device, redo_before)
+runs = {(d, m): figures[("generator", d, m)] for d in p.datasets for m in ("cgan", "dim", "gdd")}
 for (d, m), r in runs.items():
     cfg = r["config"]["generator"]
     lam_g, lam_l = {"cgan": (0, 0), "dim": (cfg["lambda_global"], 0)}.get(m, (cfg["lambda_global"], cfg["lambda_local"]))
@@ -85,7 +84,7 @@ for (d, m), r in runs.items():
 # over many steps (DiM tunes for 100 epochs); a short budget leaves it close to the `cgan` run.
 
 # %%
-shares = {d: experiments.gradient_shares(p, d, device=device, force=force)["result"] for d in p.datasets}
+shares = {d: figures[("gradients", d)]["result"] for d in p.datasets}
 import pandas as pd
 
 pd.DataFrame([{"dataset": d, "pool model": m, **{k: f"{v:.2e}" for k, v in s.items()}}

@@ -11,7 +11,7 @@
 # %% tags=["parameters"]
 profile = "cpu"
 device = "cpu"
-force = False
+redo_before = None  # a POSIX time (e.g. time.time()): recompute results written before it
 
 # %%
 import sys
@@ -30,11 +30,9 @@ p = setup(profile, device)
 # %%
 import pandas as pd
 
-from gdd import experiments, published
-from gdd.reproduce import TABLE1_METHODS
-
-rec = {(d, m, ipc): experiments.method_result(p, d, m, ipc, device=device, force=force)
-       for d in p.datasets for ipc in p.ipcs for m in TABLE1_METHODS}
+from gdd import grids, published
+from gdd.grids import TABLE1_METHODS
+rec = grids.table1(p, device, redo_before)
 
 # %%
 rows = []
@@ -56,7 +54,9 @@ table1
 
 # %%
 r0 = rec[(p.datasets[0], "gdd", p.ipcs[0])]
-print(f"profile {p.name}: evaluation epochs per IPC {dict(p.eval_epochs)}, {p.eval_runs} networks each; "
+ev = {ipc: rec[(p.datasets[0], "gdd", ipc)]["config"]["eval"] for ipc in p.ipcs}
+print(f"profile {p.name}: evaluation epochs per IPC {({i: e['epochs'] for i, e in ev.items()})}, "
+      f"{ev[p.ipcs[0]]['runs']} networks each; "
       f"device {r0['provenance']['device']}; commit {r0['provenance']['commit'][:12]}")
 wall = pd.DataFrame([{"dataset": d, "method": m, "IPC": ipc, "eval epochs": rec[(d, m, ipc)]["config"]["eval"]["epochs"],
                       "runs": rec[(d, m, ipc)]["config"]["eval"]["runs"],

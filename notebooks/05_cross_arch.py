@@ -9,7 +9,7 @@
 # %% tags=["parameters"]
 profile = "cpu"
 device = "cpu"
-force = False
+redo_before = None  # a POSIX time (e.g. time.time()): recompute results written before it
 
 # %%
 import sys
@@ -28,19 +28,14 @@ p = setup(profile, device)
 # %%
 import pandas as pd
 
-from gdd import experiments
-
+from gdd import grids
 d = p.focus_dataset
 rows = []
-for m in p.cross_models:
-    r = experiments.method_result(p, d, "random", 10, model=m, device=device, force=force)
-    rows.append({"source": "random real", "model": m, "acc": f"{r['result']['mean']:.1f} ± {r['result']['std']:.1f}"})
-for matcher in p.cross_matchers:
-    for m in p.cross_models:
-        r = experiments.method_result(p, d, "gdd", 10, model=m, device=device, force=force, pool=(matcher,))
-        rows.append({"source": f"gdd, matcher {matcher}", "model": m,
-                     "acc": f"{r['result']['mean']:.1f} ± {r['result']['std']:.1f}"})
+for (source, m), r in grids.table2(p, device, redo_before).items():
+    rows.append({"source": "random real" if source == "random" else f"gdd, matcher {source}", "model": m,
+                 "acc": f"{r['result']['mean']:.1f} ± {r['result']['std']:.1f}",
+                 "epochs": r["config"]["eval"]["epochs"], "runs": r["config"]["eval"]["runs"]})
 table2 = pd.DataFrame(rows).pivot(index="source", columns="model", values="acc")[list(p.cross_models)]
-print(f"{d}, IPC 10; evaluation: ConvNet-3 {p.epochs_for(10)} epochs x {p.eval_runs} networks, "
-      f"others {p.cross_epochs or p.epochs_for(10)} epochs x {p.cross_runs or p.eval_runs}")
+budget = {r["model"]: f"{r['epochs']} epochs x {r['runs']}" for r in rows}
+print(f"{d}, IPC 10; evaluation per architecture: {budget}")
 table2

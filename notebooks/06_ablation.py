@@ -8,7 +8,7 @@
 # %% tags=["parameters"]
 profile = "cpu"
 device = "cpu"
-force = False
+redo_before = None  # a POSIX time (e.g. time.time()): recompute results written before it
 
 # %%
 import sys
@@ -27,11 +27,9 @@ p = setup(profile, device)
 # %%
 import matplotlib.pyplot as plt
 
-from gdd import experiments
-
+from gdd import grids
 d = p.focus_dataset
-sweep = {lam: experiments.method_result(p, d, "gdd", 1, device=device, force=force, lambda_local=lam)
-         for lam in p.ablation_lambdas}
+sweep = grids.figure3(p, device, redo_before)
 for lam, r in sweep.items():
     print(f"lambda_l = {lam:g}: {r['result']['mean']:.1f} ± {r['result']['std']:.1f} %")
 
@@ -61,12 +59,13 @@ plt.show()
 from gdd.notebook import table
 
 lam_g, lam_l = p.strong_lambdas
-paper = {(m, ipc): experiments.method_result(p, d, m, ipc, device=device, force=force)
-         for m in ("cgan", "dim", "gdd") for ipc in (1, 10)}
-strong = experiments.strong_matching(p, device=device, force=force)
+runs = grids.strong_matching(p, device, redo_before)
+paper = {(m, ipc): r for (kind, m, ipc), r in runs.items() if kind == "paper"}
+strong = {(m, ipc): r for (kind, m, ipc), r in runs.items() if kind == "strong"}
+cfg = paper[("gdd", 1)]["config"]["generator"]
 generators = [("cgan (no matching)", paper, "cgan"),
-              (f"dim, lambda_g = {p.lambda_global:g}", paper, "dim"),
-              (f"gdd, lambda_g = {p.lambda_global:g}, lambda_l = {p.lambda_local:g}", paper, "gdd"),
+              (f"dim, lambda_g = {cfg['lambda_global']:g}", paper, "dim"),
+              (f"gdd, lambda_g = {cfg['lambda_global']:g}, lambda_l = {cfg['lambda_local']:g}", paper, "gdd"),
               (f"dim, lambda_g = {lam_g:g}", strong, "dim"),
               (f"gdd, lambda_g = {lam_g:g}, lambda_l = {lam_l:g}", strong, "gdd")]
 table([{"generator": name, **{f"IPC {ipc} accuracy %": (runs[(m, ipc)]["result"]["mean"], runs[(m, ipc)]["result"]["std"])

@@ -7,7 +7,7 @@
 # %% tags=["parameters"]
 profile = "cpu"
 device = "cpu"
-force = False
+redo_before = None  # a POSIX time (e.g. time.time()): recompute results written before it
 
 # %%
 import sys
@@ -24,10 +24,11 @@ from gdd.notebook import setup
 p = setup(profile, device)
 
 # %%
-from gdd import experiments
+from gdd import grids
 from gdd.notebook import show_png
+figures = grids.generators(p, device, redo_before)
 
 for d in p.datasets:
     for m in ("cgan", "gdd"):
-        r = experiments.sample_grid(p, d, m, ipc=10, device=device, force=force)
+        r = figures[("grid", d, m)]
         show_png(r["result"]["png"], title=f"{d}: {m}, 10 images per class")

@@ -9,7 +9,7 @@
 # %% tags=["parameters"]
 profile = "cpu"
 device = "cpu"
-force = False
+redo_before = None  # a POSIX time (e.g. time.time()): recompute results written before it
 
 # %%
 import sys
@@ -28,12 +28,13 @@ p = setup(profile, device)
 # %%
 import pandas as pd
 
-from gdd import experiments
+from gdd import grids
+table1 = grids.table1(p, device, redo_before)
 
 rows = []
 for d in p.datasets:
     for ipc in p.ipcs:
-        r = experiments.method_result(p, d, "gdd", ipc, device=device, force=force)["result"]
+        r = table1[(d, "gdd", ipc)]["result"]
         rows.append({"dataset": d, "IPC": ipc, "sampling (s)": round(r["sampling"]["sample_s"], 3),
                      "GAN training (s)": round(r["gan_wall_time_s"]), "distillation (s)": round(r["distill_wall_time_s"]),
                      "ratio (training / sampling)": f"{(r['gan_wall_time_s'] + r['distill_wall_time_s']) / r['sampling']['sample_s']:.0f}x"})

@@ -20,7 +20,7 @@
 # %% tags=["parameters"]
 profile = "cpu"
 device = "cpu"
-force = False
+redo_before = None  # a POSIX time (e.g. time.time()): recompute results written before it
 
 # %%
 import sys
@@ -42,10 +42,18 @@ import numpy as np
 import pandas as pd
 
 from gdd import published
-from gdd.datafree import experiments
+from gdd import grids
 from gdd.datafree.experiments import ABLATION
-
-rows = experiments.table(p, device=device, force=force)
+records = grids.datafree(p, device, redo_before)
+LABELS = {"teacher": "teacher (real data)", "scratch": "scratch (real data)", "kd_real": "kd_real (real data)"}
+rows = []
+for (d, name), r in records.items():
+    if isinstance(name, tuple):  # the matched-samples runs, shown further down
+        continue
+    res = r["result"]
+    rows.append({"dataset": d, "method": LABELS.get(name, name), "accuracy": res["test_accuracy"],
+                 "synthetic_samples": res.get("synthetic_samples", 0), "real_samples_seen": res.get("samples_seen", 0),
+                 "wall_time_s": res["wall_time_s"], "record": r})
 rec = {(r["dataset"], r["method"]): r for r in rows}
 
 # %% [markdown]
@@ -57,11 +65,13 @@ rec = {(r["dataset"], r["method"]): r for r in rows}
 # on a shared CPU and are comparable only within one profile's run.
 
 # %%
-print(f"teacher {p.teacher_model} width {p.teacher_width}, {p.teacher_epochs} epochs on "
-      f"{p.teacher_train_size or 'all'} real images; student {p.student_model} width {p.student_width}; "
-      f"{p.datafree_iters} student steps of batch {p.datafree_batch}; generator batch {p.datafree_syn_batch}, "
-      f"width {p.datafree_gen_width}; small-scale methods synthesise every {p.datafree_synth_every} steps "
-      f"into a buffer of {p.datafree_buffer_frac:.0%} of the training set")
+t_cfg = records[(p.datasets[0], "teacher")]["config"]
+s_cfg = records[(p.datasets[0], "ssdkd")]["config"]
+print(f"teacher {t_cfg['model']} width {t_cfg['model_kw']['width']}, {t_cfg['steps']} steps of batch {t_cfg['batch']} on "
+      f"{t_cfg['train_size'] or 'all'} real images; student {s_cfg['student']} width {s_cfg['student_kw']['width']}; "
+      f"{s_cfg['iters']} student steps of batch {s_cfg['batch']}; generator batch {s_cfg['syn_batch']}, "
+      f"width {s_cfg['gen_width']}; small-scale methods synthesise every {s_cfg['synth_every']} steps "
+      f"into a buffer of {s_cfg['buffer_size']} samples")
 
 # %% [markdown]
 # ## The ablation table
@@ -143,7 +153,7 @@ pd.DataFrame(reach).set_index(["dataset", "method"])
 # do they reach `adv`'s accuracy, and in less time?
 
 # %%
-from gdd.datafree.experiments import MATCHED, matched_samples_result
+from gdd.datafree.experiments import MATCHED
 
 matched = []
 for d in p.datasets:
@@ -151,7 +161,7 @@ for d in p.datasets:
     for m in MATCHED:
         short = rec[(d, m)]["record"]["result"]
         at = next(e for e in adv["evals"] if e["synthetic"] >= short["synthetic_samples"])
-        long = matched_samples_result(p, d, m, device=device, force=force)["result"]
+        long = records[(d, ("matched", m))]["result"]
         hit = next((e for e in long["evals"] if e["accuracy"] >= adv["test_accuracy"]), None)
         matched.append({"dataset": d, "method": m, "synthetic samples": short["synthetic_samples"],
                         "accuracy %": short["test_accuracy"], "adv accuracy % at as many samples": at["accuracy"],

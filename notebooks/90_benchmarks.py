@@ -20,7 +20,7 @@
 # %% tags=["parameters"]
 profile = "cpu"
 device = "cpu"
-force = False
+redo_before = None  # a POSIX time (e.g. time.time()): recompute results written before it
 
 # %%
 import sys
@@ -41,12 +41,11 @@ p = setup(profile, device)
 # then every other set stored under `results/`, with the hardware each came from.
 
 # %%
-from gdd import bench
+from gdd import grids
 from gdd.profiles import PROFILES
 from gdd.results import find_records
 from gdd.notebook import table
-
-bench.figures(p, device, force)
+grids.bench(p, device, redo_before)
 records = [r for name in PROFILES for t in ("cpu", "cuda") for r in find_records(name, f"bench-{t}")]
 rows = []
 for r in records:

@@ -1,17 +1,17 @@
 #!/usr/bin/env python
 """Execute the notebooks: for each ``notebooks/NN_*.py`` (jupytext percent format), convert it
-to a notebook in memory, run it with papermill (parameters ``profile``, ``device``, ``force``,
+to a notebook in memory, run it with papermill (parameters ``profile``, ``device``, ``redo_before``,
 plus ``repo_url`` from ``_config.yml`` for the Colab install cell) and write
 ``NN_*.ipynb`` with its outputs. The ``.py`` files are only read, never written, so papermill's
 injected-parameters cell never reaches them.
 
 With the default parameters every result is loaded from ``results/<profile>/``: rendering
 never retrains. ``--force`` recomputes every result written before the reproduction started:
-the notebooks get ``force = <start time>`` (see ``gdd.results.is_stale``), the start time is
+the notebooks get ``redo_before = <start time>`` (see ``gdd.results.is_stale``), the start time is
 kept in ``results/<profile>/.reproduce-notebooks`` (``--mark-start`` writes it, so that
 ``make reproduce`` can mark it before ``gdd reproduce --force``) and removed once every
 notebook has run, so an interrupted reproduction resumes. Whatever the parameters, the
-``.ipynb`` written is that of a run with ``force = False`` against the stored results (a run
+``.ipynb`` written is that of a run with ``redo_before = None`` against the stored results (a run
 that computed is executed again), which is what nbval re-executes and compares.
 
 Examples::
@@ -84,7 +84,7 @@ def mark_start(profile: str) -> float:
 def execute(py: Path, out: Path, parameters: dict, timeout: int | None = None, log=print,
             rerun: bool = True) -> float:
     """Run ``py`` with ``parameters`` into ``out`` (written only if the run succeeds). A run with
-    ``force``, or one that computed results, is executed once more with ``force = False``, so
+    ``redo_before``, or one that computed results, is executed once more with ``redo_before = None``, so
     that the written notebook shows what a re-execution against the stored results shows (what
     nbval compares; no progress bars in the book)."""
     import jupytext
@@ -102,9 +102,9 @@ def execute(py: Path, out: Path, parameters: dict, timeout: int | None = None, l
                 str(src), str(dst), parameters=params, kernel_name="python3", cwd=str(ROOT),
                 progress_bar=False, execution_timeout=timeout, log_output=False, report_mode=False)
             first = run(parameters)
-            if rerun and (computed(first) or parameters.get("force")):
+            if rerun and (computed(first) or parameters.get("redo_before")):
                 log(f"  computed in {time.time() - start:.0f} s; executing again to load the stored results")
-                run({**parameters, "force": False})
+                run({**parameters, "redo_before": None})
         except Exception:
             failed = ROOT / "_build" / "failed" / out.name
             failed.parent.mkdir(parents=True, exist_ok=True)
@@ -141,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[execute] reproduction of profile {args.profile} started at {mark_start(args.profile):.0f} "
               f"({marker(args.profile)})")
         return 0
-    force = mark_start(args.profile) if args.force else False
-    params = {"profile": args.profile, "device": args.device, "force": force, "repo_url": repo_url()}
+    redo_before = mark_start(args.profile) if args.force else None
+    params = {"profile": args.profile, "device": args.device, "redo_before": redo_before, "repo_url": repo_url()}
     sources = notebook_sources(args.notebooks)
     if not sources:
         print("no notebooks found", file=sys.stderr)

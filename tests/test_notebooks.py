@@ -2,7 +2,7 @@
 
 - every ``notebooks/NN_*.py`` has a committed ``.ipynb`` with the same cells (apart from
   papermill's injected-parameters cell), and follows the conventions: a markdown title, one
-  ``parameters`` cell with ``profile``, ``device`` and ``force``, then the set-up cell
+  ``parameters`` cell with ``profile``, ``device`` and ``redo_before``, then the set-up cell
   (``gdd.notebook.COLAB_CELL``);
 - nbval re-executes every committed ``.ipynb`` against the stored results and compares its
   outputs strictly, after ``tests/nbval_sanitize.cfg``: a change of code or of results that
@@ -68,7 +68,7 @@ def test_notebook_conventions(py):
     scope: dict = {}
     exec(nb.cells[params[0]].source, scope)
     assert scope.get("profile") in ("smoke", "cpu", "gpu", "paper")
-    assert isinstance(scope.get("device"), str) and scope.get("force") is False
+    assert isinstance(scope.get("device"), str) and scope.get("redo_before", 0) is None
     setup_cell = next(c for c in nb.cells[params[0] + 1:] if c.cell_type == "code")
     assert setup_cell.source.startswith(COLAB_CELL.rstrip()), \
         "the cell after the parameters is the set-up cell, gdd.notebook.COLAB_CELL, then setup(profile, device)"

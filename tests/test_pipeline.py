@@ -13,7 +13,7 @@ from gdd.data import DataError
 from gdd.deploy import load_generator, sample
 from gdd.distill import GenConfig, IncompatibleCheckpoint, train
 from gdd.gan import Generator
-from gdd.files import ConfigMismatch, NonFiniteLoss, load_checkpoint
+from gdd.files import ConfigMismatch, NonFiniteLoss, load_pt
 from gdd.losses import global_loss, local_loss
 from gdd.models import make_model
 
@@ -91,7 +91,7 @@ def test_resume_gives_the_same_generator_as_an_uninterrupted_run(gan_run, tmp_pa
     train(cfg, tmp_path / "whole", progress=False)
     part = train(cfg, tmp_path / "split", stop_after=4, progress=False)
     assert part == {"finished": False, "step": 4, "total": 6}
-    assert load_checkpoint(tmp_path / "split", cfg)["step"] == 4
+    assert load_pt(tmp_path / "split" / "checkpoint.pt", "checkpoint")["step"] == 4
     assert train(cfg, tmp_path / "split", progress=False)["finished"]
     a, b = (torch.load(tmp_path / n / "generator.pt")["state_dict"] for n in ("whole", "split"))
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -117,10 +117,10 @@ def test_nan_stops_the_run_and_keeps_the_last_checkpoint(tmp_path):
     train(cfg, tmp_path, stop_after=2, progress=False)
     before = (tmp_path / "checkpoint.pt").read_bytes()
     x = torch.full((64, 1, 32, 32), float("nan"))
-    with pytest.raises(NonFiniteLoss, match="non-finite loss at step 2"):
+    with pytest.raises(NonFiniteLoss, match="non-finite loss at step 3"):
         train(cfg, tmp_path, real=(x, torch.zeros(64, dtype=torch.long)), progress=False)
     assert (tmp_path / "checkpoint.pt").read_bytes() == before
-    assert load_checkpoint(tmp_path, cfg)["step"] == 2
+    assert load_pt(tmp_path / "checkpoint.pt", "checkpoint")["step"] == 2
 
 
 def test_losses_are_read_back_once_per_checkpoint_not_every_step(tmp_path, readbacks):

@@ -55,7 +55,6 @@ class ReplayBuffer:
         self.labels = empty(0, dtype=torch.long)             # intended class of the generator
         self.delta = empty(0)                                # priority
         self.weight = empty(0)                               # importance weight of the last draw (w_{i-1})
-        self.born = empty(0, dtype=torch.long)               # running id of the sample (0, 1, ...)
         self.added = 0                                       # samples ever added
 
     def __len__(self) -> int:
@@ -71,11 +70,10 @@ class ReplayBuffer:
         self.labels = torch.cat([self.labels, labels.detach().to(dev, torch.long)])
         self.delta = torch.cat([self.delta, delta.detach().to(dev, torch.float32)])
         self.weight = torch.cat([self.weight, torch.ones(b, device=dev)])
-        self.born = torch.cat([self.born, torch.arange(self.added, self.added + b, device=dev)])
         self.added += b
         if self.capacity is not None and len(self) > self.capacity:
             keep = slice(len(self) - self.capacity, None)  # FIFO: the newest ``capacity`` samples
-            for name in ("images", "teacher_logits", "labels", "delta", "weight", "born"):
+            for name in ("images", "teacher_logits", "labels", "delta", "weight"):
                 setattr(self, name, getattr(self, name)[keep].clone())
 
     def class_shares(self) -> torch.Tensor:
@@ -114,7 +112,7 @@ class ReplayBuffer:
 
     def state_dict(self) -> dict:
         return {k: getattr(self, k) for k in ("capacity", "shape", "num_classes", "images", "teacher_logits",
-                                               "labels", "delta", "weight", "born", "added")}
+                                               "labels", "delta", "weight", "added")}
 
     def load_state_dict(self, state: dict) -> None:
         for k, v in state.items():

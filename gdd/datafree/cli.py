@@ -16,9 +16,9 @@ from gdd.argtypes import any_int, default_device, non_negative_float, positive_f
 
 
 def cmd_train_teacher(args) -> int:
-    from gdd.datafree import experiments
+    from gdd import configs
     from gdd.datafree.teacher import RealConfig, fit
-    cfg = (experiments.teacher_config(args.profile, args.dataset, args.seed) if args.profile
+    cfg = (configs.teacher_config(args.profile, args.dataset, args.seed) if args.profile
            else RealConfig(dataset=args.dataset, seed=args.seed))
     changes = {k: getattr(args, k) for k in ("model", "steps", "batch", "lr", "train_size", "checkpoint_every")
                if getattr(args, k) is not None}
@@ -45,18 +45,17 @@ _DATAFREE_OPTIONS = {  # option -> (type, DataFreeConfig field)
 
 
 def cmd_datafree(args) -> int:
-    from gdd.datafree import experiments
+    from gdd import configs
     from gdd.datafree.train import method_config, train
+    from gdd.files import load_pt
     teacher = Path(args.teacher)
     teacher = teacher / "model.pt" if teacher.is_dir() else teacher
     if not teacher.exists():
         raise FileNotFoundError(f"teacher {teacher} does not exist; train one with `gdd train-teacher`")
     if args.dataset is None:
-        import torch
-        args.dataset = torch.load(teacher, weights_only=False, map_location="cpu").get("dataset")
+        args.dataset = load_pt(teacher, "model file").get("dataset")
     if args.profile:
-        cfg = experiments.datafree_config(args.profile, args.dataset, args.method, args.seed)
-        cfg = dataclasses.replace(cfg, teacher=str(teacher))
+        cfg = configs.datafree_config(args.profile, args.dataset, args.method, args.seed, teacher=str(teacher))
     else:
         cfg = method_config(args.method, args.dataset, str(teacher), seed=args.seed)
     changes = {o.replace("-", "_"): getattr(args, o.replace("-", "_")) for o in _DATAFREE_OPTIONS

@@ -11,24 +11,21 @@ another config is refused; a non-finite loss stops the run before anything is sa
 """
 from __future__ import annotations
 
-import json
 import math
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from gdd import data
-from gdd.data import to_device
-from gdd.data import normalize
+from gdd.data import normalize, to_device
+from gdd.datafree.synthesis import kl_per_sample
 from gdd.evaluate import accuracy
-from gdd.files import (atomic_save, atomic_write_json, check_finite, check_same_config, load_checkpoint, read_back,
-                    save_checkpoint)
+from gdd.files import atomic_save, load_pt
 from gdd.models import MODELS, make_model
 from gdd.results import local
+from gdd.runfolder import open_run
 
 ROLES = ("teacher", "scratch", "kd_real")
 
@@ -39,7 +36,7 @@ class RealConfig:
     dataset: str
     role: str = "teacher"                  # teacher | scratch | kd_real
     model: str = "resnet18_bn"
-    model_kw: dict = field(default_factory=lambda: {"width": 16})
+    model_kw: dict = field(default_factory=lambda: {"width": 64})
     steps: int = 1000                      # SGD steps
     batch: int = 128
     lr: float = 0.1
@@ -96,7 +93,7 @@ def load_model(path: Path | str, dataset: str | None = None) -> tuple[torch.nn.M
         path = path / "model.pt"
     if not path.exists():
         raise FileNotFoundError(f"model {path} does not exist; train one with `gdd train-teacher`")
-    blob = torch.load(path, weights_only=False, map_location="cpu")
+    blob = load_pt(path, "model file")
     if not isinstance(blob, dict) or not {"state_dict", "model", "dataset"} <= set(blob):
         raise ValueError(f"{path} is not a gdd model file (expected state_dict, model, dataset)")
     if dataset is not None and blob["dataset"] != dataset:
@@ -111,21 +108,22 @@ def cosine_lr(base: float, step: int, total: int) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * step / total))
 
 
-def load_finished(out: Path) -> dict | None:
-    path = Path(out) / "summary.json"
-    return json.loads(path.read_text()) if path.exists() else None
-
-
 def fit(cfg: RealConfig, out: Path, real: tuple[torch.Tensor, torch.Tensor] | None = None,
-        device: str | torch.device = "cpu", stop_after: int | None = None, progress: bool = True) -> dict:
-    """Run (or resume, or reuse) one supervised run in folder ``out``; writes ``checkpoint.pt``,
-    ``model.pt`` and ``summary.json`` (test accuracy in %, wall time in s). ``real`` replaces the
-    training data (tests); ``stop_after`` ends the call after that many steps."""
-    out, device = Path(out), torch.device(device)
-    done = load_finished(out)
-    if done is not None:
-        check_same_config(done["config"], cfg, out / "summary.json")
-        return done
+        device: str | torch.device = "cpu", stop_after: int | None = None, progress: bool = True,
+        redo_before: float | None = None) -> dict:
+    """Run (or resume, or reuse) one supervised run in folder ``out`` (``gdd.runfolder``); writes
+    ``checkpoint.pt``, ``model.pt`` and ``summary.json`` (test accuracy in %, wall time in s,
+    testing excluded). ``real`` replaces the training data (tests); ``stop_after`` ends the call
+    after that many steps."""
+    device = torch.device(device)
+    inputs = [local(cfg.teacher)] if cfg.role == "kd_real" and local(cfg.teacher).is_file() else []
+    with open_run(out, cfg, device, inputs, redo_before, stop_after, progress) as run:
+        if run.summary is not None:
+            return run.summary
+        return _fit(cfg, run, real, device)
+
+
+def _fit(cfg: RealConfig, run, real, device: torch.device) -> dict:
     x, y = real if real is not None else real_subset(cfg.dataset, cfg.train_size, cfg.seed)
     x, y = x.to(device), y.to(device)  # the whole training subset lives on the device
     torch.manual_seed(cfg.seed)
@@ -134,38 +132,18 @@ def fit(cfg: RealConfig, out: Path, real: tuple[torch.Tensor, torch.Tensor] | No
     if cfg.role == "kd_real":
         teacher = load_model(cfg.teacher, cfg.dataset)[0].to(device).requires_grad_(False)
     opt = torch.optim.SGD(model.parameters(), cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    start, elapsed, rows = 0, 0.0, []
-    ckpt = load_checkpoint(out, cfg)
+    ckpt = run.resume()
     if ckpt is not None:
-        start, elapsed, rows = ckpt["step"], ckpt["elapsed_s"], ckpt["rows"]
         model.load_state_dict(ckpt["model"]), opt.load_state_dict(ckpt["opt"])
-        torch.set_rng_state(ckpt["rng"])
-        print(f"[gdd] resuming {out} from step {start}/{cfg.steps}")
-    else:
-        print(f"[gdd] {cfg.role} {cfg.model} on {cfg.dataset}: {cfg.steps} steps, outputs in {out}")
+        run.restore_rng(ckpt)
     bs = min(cfg.batch, len(x))
     per_epoch = max(1, len(x) // bs)
-    t0 = time.time()
 
-    pending = []  # {"loss": 0-dim tensor} of steps not yet read back from the device
-
-    def flush():
-        """Read the pending losses back in one transfer, stop on a non-finite one."""
-        if pending:
-            for r in read_back(pending):
-                check_finite(len(rows), **r)
-                rows.append(round(r["loss"], 5))
-            pending.clear()
-            bar.set_postfix(loss=f"{rows[-1]:.3f}")
-
-    def checkpoint(step):
-        flush()
-        save_checkpoint(out, cfg, step=step, elapsed_s=elapsed + time.time() - t0, rows=rows,
-                        model=model.state_dict(), opt=opt.state_dict(), rng=torch.get_rng_state())
+    def state():
+        return {"model": model.state_dict(), "opt": opt.state_dict()}
 
     model.train()
-    bar = tqdm(range(start, cfg.steps), desc=cfg.role, disable=not progress, initial=start, total=cfg.steps)
-    for step in bar:
+    for step in run.steps(cfg.steps, cfg.role):
         epoch, i = divmod(step, per_epoch)
         idx = to_device(data.epoch_order(len(x), cfg.seed, epoch)[i * bs:(i + 1) * bs], device)
         xb, yb = normalize(x[idx], cfg.dataset), y[idx]
@@ -173,7 +151,6 @@ def fit(cfg: RealConfig, out: Path, real: tuple[torch.Tensor, torch.Tensor] | No
         if teacher is None:
             loss = F.cross_entropy(logits, yb)
         else:
-            from gdd.datafree.synthesis import kl_per_sample
             with torch.no_grad():
                 t_logits = teacher(xb)
             loss = kl_per_sample(t_logits, logits, cfg.temperature).mean() * cfg.temperature ** 2
@@ -182,19 +159,15 @@ def fit(cfg: RealConfig, out: Path, real: tuple[torch.Tensor, torch.Tensor] | No
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        pending.append({"loss": loss.detach()})
-        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
-            checkpoint(step + 1)
-        if stop_after is not None and step + 1 - start >= stop_after and step + 1 < cfg.steps:
-            checkpoint(step + 1)
-            return {"finished": False, "step": step + 1, "total": cfg.steps}
-    train_time = elapsed + time.time() - t0
-    xt, yt = real_subset(cfg.dataset, cfg.test_size, cfg.seed, train=False)
-    acc = 100 * accuracy(model, normalize(xt.to(device), cfg.dataset), yt.to(device))
-    save_model(model.cpu(), cfg.model, cfg.model_kw, cfg.dataset, out / "model.pt", test_accuracy=acc, role=cfg.role)
-    summary = {"finished": True, "steps": cfg.steps, "test_accuracy": round(acc, 2), "wall_time_s": round(train_time, 2),
-               "train_size": len(x), "samples_seen": cfg.steps * bs, "final_loss": rows[-1] if rows else None,
-               "config": asdict(cfg)}
-    atomic_write_json(summary, out / "summary.json")
-    print(f"[gdd] finished {out}: {cfg.role} test accuracy {acc:.2f} % ({train_time:.0f} s)")
-    return summary
+        run.log(step + 1, {"step": step + 1, "loss": loss.detach()}, loss=loss.detach())
+        if run.due(step + 1, cfg.checkpoint_every, cfg.steps):
+            run.checkpoint(step + 1, **state())
+        if run.stopping(step + 1, cfg.steps):
+            return run.stop(step + 1, **state())
+    with run.paused():
+        xt, yt = real_subset(cfg.dataset, cfg.test_size, cfg.seed, train=False)
+        acc = 100 * accuracy(model, normalize(xt.to(device), cfg.dataset), yt.to(device))
+        save_model(model.cpu(), cfg.model, cfg.model_kw, cfg.dataset, run.out / "model.pt", test_accuracy=acc,
+                   role=cfg.role)
+    return run.finish({"steps": cfg.steps, "test_accuracy": round(acc, 2), "train_size": len(x),
+                       "samples_seen": cfg.steps * bs, "final_loss": run.rows[-1]["loss"] if run.rows else None})

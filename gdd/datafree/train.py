@@ -21,14 +21,11 @@ steps (plain adversarial KD: every step); priorities of the whole buffer refresh
 from __future__ import annotations
 
 import dataclasses
-import json
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from gdd import data
 from gdd.datafree.buffer import ReplayBuffer, anneal
@@ -36,9 +33,10 @@ from gdd.datafree.synthesis import BNStatsLoss, InversionGenerator, kl_per_sampl
 from gdd.datafree.teacher import build_model, cosine_lr, load_model, save_model
 from gdd.data import normalize
 from gdd.evaluate import accuracy
-from gdd.files import (IncompatibleCheckpoint, atomic_save, atomic_write_json, check_finite, check_same_config,
-                    load_checkpoint, read_back, save_checkpoint)
+from gdd.files import atomic_save, save_png
 from gdd.models import MODELS
+from gdd.results import local
+from gdd.runfolder import open_run
 
 # method -> the switches it sets. ``buffer_size`` "small" means buffer_frac x the real training-set size.
 METHODS: dict[str, dict] = {
@@ -53,26 +51,28 @@ METHODS: dict[str, dict] = {
 
 @dataclass
 class DataFreeConfig:
-    """One data-free KD run. Build with ``method_config`` to apply a method's switches."""
+    """One data-free KD run. Build with ``method_config`` to apply a method's switches. Defaults
+    are Fast-Datafree's published settings (PAPERS.md section 4) where it states them; SSD-KD's
+    unknowns (gamma, alpha, beta, eps, buffer, schedules) are chosen as the module docstring says."""
     dataset: str
     teacher: str                           # model.pt of the teacher (a run folder of `gdd train-teacher`)
     method: str = "ssdkd"                  # the preset the switches came from (see METHODS)
     student: str = "convnet3"
-    student_kw: dict = dataclasses.field(default_factory=lambda: {"width": 32})
+    student_kw: dict = dataclasses.field(default_factory=lambda: {"width": 128})
     iters: int = 2000                      # student steps
-    batch: int = 128                       # student batch
-    lr_s: float = 0.05                     # student SGD lr (cosine to 0), momentum 0.9, wd 5e-4
-    temperature: float = 4.0               # KD temperature of the student loss and of priorities
+    batch: int = 256                       # student batch (Fast-Datafree)
+    lr_s: float = 0.2                      # student SGD lr (cosine to 0), momentum 0.9, wd 5e-4 (Fast-Datafree)
+    temperature: float = 20.0              # KD temperature of the student loss and of priorities (Fast-Datafree)
     # synthesis
-    syn_batch: int = 64
+    syn_batch: int = 256
     g_steps: int = 1                       # generator steps (each adds a batch) per synthesis
     synth_every: int = 1                   # synthesise at every k-th student step
-    gen_width: int = 16
-    noise: int = 128
+    gen_width: int = 64                    # Fast-Datafree's generator: noise 256, width 64
+    noise: int = 256
     lr_g: float = 3e-3                     # Adam (0.5, 0.999)
-    w_bn: float = 0.1                      # Fast-Datafree's weights (BN 10, task 0.5, adv 1) left the task
-    w_task: float = 1.0                    # term negligible against our summed BN norms: teacher agreed
-    w_adv: float = 1.0                     # with the intended class at chance level (10 %) on Fashion-MNIST
+    w_bn: float = 10.0                     # Fast-Datafree's synthesis weights: BN 10, task 0.5, adversarial 1
+    w_task: float = 0.5
+    w_adv: float = 1.0
     phi_diversity: bool = True             # (1 - class share in the buffer) factor of phi
     phi_difficulty: bool = True            # (1 - p_t)^gamma factor of phi
     gamma: float = 2.0
@@ -85,7 +85,7 @@ class DataFreeConfig:
     refresh_every: int = 100               # student steps between full priority refreshes (0: never)
     # bookkeeping
     eval_every: int = 50                   # student steps between test-accuracy points
-    test_size: int | None = 2000
+    test_size: int | None = None           # None: the whole test set
     seed: int = 0
     checkpoint_every: int = 100
 
@@ -125,14 +125,9 @@ def method_config(method: str, dataset: str, teacher: str, buffer_frac: float = 
     sw = dict(METHODS[method])
     small = sw.pop("small")
     if sw["buffer_size"] == "small":
-        sw["buffer_size"] = max(1, int(round(buffer_frac * len(data.load(dataset, train=True)[1]))))
+        sw["buffer_size"] = max(1, int(round(buffer_frac * data.get_spec(dataset).train_size)))
     sw["synth_every"] = small_every if small else 1
     return DataFreeConfig(dataset=dataset, teacher=str(teacher), method=method, **{**sw, **overrides})
-
-
-def load_finished(out: Path) -> dict | None:
-    path = Path(out) / "summary.json"
-    return json.loads(path.read_text()) if path.exists() else None
 
 
 def buffer_histograms(buf: ReplayBuffer, bins: int = 10) -> dict:
@@ -140,17 +135,14 @@ def buffer_histograms(buf: ReplayBuffer, bins: int = 10) -> dict:
     probability in ``bins`` equal bins over [0, 1]) of the samples in the buffer (their Figure 2)."""
     probs, labels = F.softmax(buf.teacher_logits.cpu(), 1), buf.labels.cpu()
     conf = probs.max(1).values
-    intended = probs.gather(1, labels.view(-1, 1)).squeeze(1) if len(buf) else conf
     return {"pred_class_counts": torch.bincount(probs.argmax(1), minlength=buf.num_classes).tolist(),
             "confidence_counts": torch.histc(conf, bins, 0, 1).long().tolist(),
-            "intended_prob_counts": torch.histc(intended, bins, 0, 1).long().tolist(),
             "intended_agree": round((probs.argmax(1) == labels).float().mean().item(), 4) if len(buf) else 0.0,
             "size": len(buf)}
 
 
 def save_grid(buf: ReplayBuffer, path: Path, per_class: int = 8) -> None:
     """A grid PNG of the newest ``per_class`` buffer samples of every intended class."""
-    from gdd.files import save_png
     rows = []
     labels = buf.labels.cpu()
     for c in range(buf.num_classes):
@@ -161,17 +153,25 @@ def save_grid(buf: ReplayBuffer, path: Path, per_class: int = 8) -> None:
 
 
 def train(cfg: DataFreeConfig, out: Path, device: str | torch.device = "cpu", stop_after: int | None = None,
-          progress: bool = True, test: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict:
-    """Run (or resume, or reuse) one data-free KD run in folder ``out``. Writes ``checkpoint.pt``,
-    ``student.pt``, ``generator.pt``, ``synthetic.png`` and ``summary.json``; returns the summary:
-    final student test accuracy (%), synthetic samples used, training wall time (s, evaluation
-    excluded), the accuracy curve ``evals`` (step, synthetic, train_time_s, accuracy) and the
-    buffer histograms. ``stop_after`` ends the call after that many steps (``finished`` False)."""
-    out, device = Path(out), torch.device(device)
-    done = load_finished(out)
-    if done is not None:
-        check_same_config(done["config"], cfg, out / "summary.json")
-        return done
+          progress: bool = True, test: tuple[torch.Tensor, torch.Tensor] | None = None,
+          redo_before: float | None = None) -> dict:
+    """Run (or resume, or reuse) one data-free KD run in folder ``out`` (``gdd.runfolder``). Writes
+    ``checkpoint.pt``, ``student.pt``, ``generator.pt``, ``synthetic.png`` and ``summary.json``;
+    returns the summary: final student test accuracy (%), synthetic samples used, training wall
+    time (s, evaluations and checkpoints excluded), the accuracy curve ``evals`` (step, synthetic,
+    train_time_s, accuracy) and the buffer histograms. ``stop_after`` ends the call after that
+    many steps (``finished`` False). The teacher file's sha256 is part of the run."""
+    device = torch.device(device)
+    teacher_file = local(cfg.teacher)
+    teacher_file = teacher_file / "model.pt" if teacher_file.is_dir() else teacher_file
+    with open_run(out, cfg, device, [teacher_file] if teacher_file.is_file() else [], redo_before, stop_after,
+                  progress) as run:
+        if run.summary is not None:
+            return run.summary
+        return _train(cfg, run, test, device)
+
+
+def _train(cfg: DataFreeConfig, run, test, device: torch.device) -> dict:
     spec = data.get_spec(cfg.dataset)
     if test is None:
         xt, yt = data.load(cfg.dataset, train=False)
@@ -188,48 +188,25 @@ def train(cfg: DataFreeConfig, out: Path, device: str | torch.device = "cpu", st
     opt_g = torch.optim.Adam(G.parameters(), cfg.lr_g, betas=(0.5, 0.999))
     buf = ReplayBuffer(cfg.buffer_size, (spec.channels, 32, 32), spec.num_classes, device)
     sampler = torch.Generator(device=device).manual_seed(cfg.seed + 1)  # draws from the buffer, on its device
-    start, elapsed, rows, evals = 0, 0.0, [], []
-    ckpt = load_checkpoint(out, cfg)
+    run.track(sampler=sampler)
+    evals = []
+    ckpt = run.resume()
     if ckpt is not None:
-        if ckpt.get("device", "cpu") != device.type:  # the buffer sampler's state is device-specific
-            raise IncompatibleCheckpoint(
-                f"{out / 'checkpoint.pt'} was written by a run on {ckpt.get('device', 'cpu')}; resume it there "
-                f"(--device {ckpt.get('device', 'cpu')}) or delete the checkpoint to start again on {device.type}")
-        start, elapsed, rows, evals = ckpt["step"], ckpt["elapsed_s"], ckpt["rows"], ckpt["evals"]
+        evals = ckpt["evals"]
         student.load_state_dict(ckpt["student"]), G.load_state_dict(ckpt["G"])
         opt_s.load_state_dict(ckpt["opt_s"]), opt_g.load_state_dict(ckpt["opt_g"])
         buf.load_state_dict(ckpt["buffer"])
-        torch.set_rng_state(ckpt["rng"]), sampler.set_state(ckpt["sampler"])
-        print(f"[gdd] resuming {out} from step {start}/{cfg.iters}")
-    else:
+        run.restore_rng(ckpt)
+    elif run.progress:
         print(f"[gdd] data-free KD ({cfg.method}) on {cfg.dataset}: {cfg.iters} student steps, "
-              f"{cfg.synthetic_samples} synthetic samples, outputs in {out}")
+              f"{cfg.synthetic_samples} synthetic samples")
 
-    # Losses stay on the device until a checkpoint or evaluation reads them all back at once:
-    # a read-back per step would make the host wait for the GPU's queue to drain every step.
-    pending = []  # (step, {loss name: 0-dim tensor} to check, row for ``rows`` or None), in order
-
-    def flush():
-        """Read the pending losses back in one transfer, stop on the first non-finite one (nothing
-        of it is saved), append the pending rows to ``rows``."""
-        if not pending:
-            return
-        for (step, checks, row), r in zip(pending, read_back([{**checks, **(row or {})} for _, checks, row in pending])):
-            check_finite(step, **{k: r[k] for k in checks})
-            if row is not None:
-                rows.append({k: round(r[k], 5) if isinstance(r[k], float) else r[k] for k in row})
-        pending.clear()
-        r = rows[-1]
-        bar.set_postfix(kd=f"{r['l_kd']:.3f}", bn=f"{r.get('l_bn', 0):.2f}", n=r["synthetic"])
-
-    def checkpoint(step):
-        save_checkpoint(out, cfg, step=step, elapsed_s=elapsed, rows=rows, evals=evals,
-                        student=student.state_dict(), G=G.state_dict(), opt_s=opt_s.state_dict(),
-                        opt_g=opt_g.state_dict(), buffer=buf.state_dict(), rng=torch.get_rng_state(),
-                        sampler=sampler.get_state(), device=device.type)
+    def state():
+        return {"evals": evals, "student": student.state_dict(), "G": G.state_dict(), "opt_s": opt_s.state_dict(),
+                "opt_g": opt_g.state_dict(), "buffer": buf.state_dict()}
 
     def evaluate(step):
-        evals.append({"step": step, "synthetic": buf.added, "train_time_s": round(elapsed, 3),
+        evals.append({"step": step, "synthetic": buf.added, "train_time_s": round(run.elapsed(), 3),
                       "accuracy": round(100 * accuracy(student, x_test, y_test), 2)})
         student.train()
 
@@ -250,7 +227,7 @@ def train(cfg: DataFreeConfig, out: Path, device: str | torch.device = "cpu", st
             l_task = (phi * ce).mean()
             l_adv = kl_per_sample(t_logits, s_logits).mean()
             loss = cfg.w_bn * l_bn + cfg.w_task * l_task - cfg.w_adv * l_adv
-            pending.append((step, {"generator_loss": loss.detach()}, None))
+            run.log(step + 1, generator_loss=loss.detach())
             opt_g.zero_grad(set_to_none=True)
             loss.backward()
             opt_g.step()
@@ -272,25 +249,22 @@ def train(cfg: DataFreeConfig, out: Path, device: str | torch.device = "cpu", st
 
     student.train()
     T = cfg.temperature
-    syn_row = {k: v for k, v in (rows[-1] if rows else {}).items() if k in ("l_bn", "l_task", "l_adv", "phi")}
-    t0 = time.time()
+    syn_row = {k: v for k, v in (run.rows[-1] if run.rows else {}).items() if k in ("l_bn", "l_task", "l_adv", "phi")}
     with BNStatsLoss(teacher) as bn:
-        bar = tqdm(range(start, cfg.iters), desc=f"datafree:{cfg.method}", disable=not progress,
-                   initial=start, total=cfg.iters)
-        for step in bar:
+        for step in run.steps(cfg.iters, f"datafree:{cfg.method}"):
             if step % cfg.synth_every == 0:
                 syn_row = synthesize(step)
             beta = anneal(cfg.beta0, 1.0, step, cfg.iters)
             try:
                 idx, w = buf.sample(cfg.batch, sampler, cfg.prioritized, cfg.alpha, beta, cfg.eps)
             except RuntimeError:
-                flush()  # non-finite priorities come from a non-finite loss: report that, not the draw
+                run.flush()  # non-finite priorities come from a non-finite loss: report that, not the draw
                 raise
             s_logits = student(norm(buf.images[idx].float()))
             kl = kl_per_sample(buf.teacher_logits[idx], s_logits, T)
             loss = (w * kl).mean() * T * T
-            pending.append((step, {"student_loss": loss.detach()},
-                            {"step": step + 1, "synthetic": buf.added, "l_kd": loss.detach(), **syn_row}))
+            run.log(step + 1, {"step": step + 1, "synthetic": buf.added, "l_kd": loss.detach(), **syn_row},
+                    student_loss=loss.detach())
             for group in opt_s.param_groups:
                 group["lr"] = cosine_lr(cfg.lr_s, step, cfg.iters)
             opt_s.zero_grad(set_to_none=True)
@@ -300,28 +274,28 @@ def train(cfg: DataFreeConfig, out: Path, device: str | torch.device = "cpu", st
                 buf.update_priorities(idx, kl)
                 if cfg.refresh_every and (step + 1) % cfg.refresh_every == 0:
                     refresh()
-            at_eval = (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.iters
-            at_checkpoint = (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.iters
-            stopping = stop_after is not None and step + 1 - start >= stop_after and step + 1 < cfg.iters
+            at_eval = run.due(step + 1, cfg.eval_every, cfg.iters)
+            at_checkpoint = run.due(step + 1, cfg.checkpoint_every, cfg.iters)
+            stopping = run.stopping(step + 1, cfg.iters)
             if at_eval or at_checkpoint or stopping:
-                flush()  # it waits for the device, so the time below includes the steps' queued work
-            elapsed += time.time() - t0
-            if at_eval:
-                evaluate(step + 1)
-            if at_checkpoint or stopping:
-                checkpoint(step + 1)
-            if stopping:
-                return {"finished": False, "step": step + 1, "total": cfg.iters}
-            t0 = time.time()
+                run.flush()  # it waits for the device, so the time below includes the steps' queued work
+            with run.paused():
+                if at_eval:
+                    evaluate(step + 1)
+                if stopping:
+                    return run.stop(step + 1, **state())
+                if at_checkpoint:
+                    run.checkpoint(step + 1, **state())
 
-    save_model(student.cpu(), cfg.student, cfg.student_kw, cfg.dataset, out / "student.pt",
-               test_accuracy=evals[-1]["accuracy"], role=f"datafree-{cfg.method}")
-    atomic_save({"state_dict": G.state_dict(), "config": asdict(cfg)}, out / "generator.pt")
-    save_grid(buf, out / "synthetic.png")
-    summary = {"finished": True, "steps": cfg.iters, "test_accuracy": evals[-1]["accuracy"],
-               "synthetic_samples": buf.added, "buffer_size": len(buf), "wall_time_s": round(elapsed, 2),
-               "evals": evals, "histograms": buffer_histograms(buf), "final": rows[-1], "config": asdict(cfg)}
-    atomic_write_json(summary, out / "summary.json")
-    print(f"[gdd] finished {out}: student {summary['test_accuracy']:.2f} % with {buf.added} synthetic samples "
-          f"({elapsed:.0f} s)")
+    with run.paused():
+        save_model(student.cpu(), cfg.student, cfg.student_kw, cfg.dataset, run.out / "student.pt",
+                   test_accuracy=evals[-1]["accuracy"], role=f"datafree-{cfg.method}")
+        atomic_save({"state_dict": G.state_dict(), "config": asdict(cfg)}, run.out / "generator.pt")
+        save_grid(buf, run.out / "synthetic.png")
+    summary = run.finish({"steps": cfg.iters, "test_accuracy": evals[-1]["accuracy"],
+                          "synthetic_samples": buf.added, "buffer_size": len(buf), "evals": evals,
+                          "histograms": buffer_histograms(buf), "final": run.rows[-1]})
+    if run.progress:
+        print(f"[gdd] {run.out}: student {summary['test_accuracy']:.2f} % with {buf.added} synthetic samples "
+              f"({summary['wall_time_s']:.0f} s)")
     return summary

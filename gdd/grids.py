@@ -1,0 +1,104 @@
+"""Every experiment grid of the book, defined once: ``gdd reproduce`` runs them stage by stage
+and the notebooks call the same functions to show them, so the two cannot disagree.
+
+Each grid takes a profile, a device and ``redo_before`` (``results.is_stale``) and returns its
+records keyed the way the notebooks look them up.
+"""
+from __future__ import annotations
+
+from gdd import experiments
+from gdd.configs import as_profile
+from gdd.datafree import experiments as dfe
+from gdd.profiles import Profile
+
+TABLE1_METHODS = ("random", "cgan", "dim", "gdd")
+GENERATORS = ("gan", "cgan", "dim", "gdd")   # stage 1 and the three stage-2 methods
+DATAFREE_REFERENCES = ("scratch", "kd_real")
+
+
+def table1(profile: Profile | str, device="cpu", redo_before: float | None = None) -> dict:
+    """Table 1: {(dataset, method, ipc): record}, ConvNet-3 evaluation."""
+    p = as_profile(profile)
+    return {(d, m, ipc): experiments.method_result(p, d, m, ipc, device=device, redo_before=redo_before)
+            for d in p.datasets for ipc in p.ipcs for m in TABLE1_METHODS}
+
+
+def table2(profile: Profile | str, device="cpu", redo_before: float | None = None) -> dict:
+    """Table 2 at IPC 10 on the focus dataset: {(source, model): record}; source "random" or
+    the matcher the generator was tuned with (``pool=(matcher,)``)."""
+    p = as_profile(profile)
+    d = p.focus_dataset
+    out = {("random", m): experiments.method_result(p, d, "random", 10, model=m, device=device,
+                                                     redo_before=redo_before) for m in p.cross_models}
+    for matcher in p.cross_matchers:
+        for m in p.cross_models:
+            out[(matcher, m)] = experiments.method_result(p, d, "gdd", 10, model=m, device=device,
+                                                          redo_before=redo_before, pool=(matcher,))
+    return out
+
+
+def figure3(profile: Profile | str, device="cpu", redo_before: float | None = None) -> dict:
+    """Figure 3: {lambda_l: record} at IPC 1 on the focus dataset, lambda_g fixed."""
+    p = as_profile(profile)
+    return {lam: experiments.method_result(p, p.focus_dataset, "gdd", 1, device=device, redo_before=redo_before,
+                                           lambda_local=lam) for lam in p.ablation_lambdas}
+
+
+def strong_matching(profile: Profile | str, device="cpu", redo_before: float | None = None) -> dict:
+    """{(method, ipc): record} for cgan/dim/gdd at the paper's weights and dim/gdd at the
+    profile's ``strong_lambdas``, IPC 1 and 10: {("paper" | "strong", method, ipc): record}."""
+    p = as_profile(profile)
+    out = {("paper", m, ipc): experiments.method_result(p, p.focus_dataset, m, ipc, device=device,
+                                                        redo_before=redo_before)
+           for m in ("cgan", "dim", "gdd") for ipc in (1, 10)}
+    out.update({("strong", m, ipc): r for (m, ipc), r in
+                experiments.strong_matching(p, device, redo_before).items()})
+    return out
+
+
+def generators(profile: Profile | str, device="cpu", redo_before: float | None = None) -> dict:
+    """Figure 2 and the stage chapters, per dataset: loss curves and grids of every generator
+    ("generator", dataset, method), IPC-10 sample grids ("grid", dataset, method) and the
+    gradient-share diagnostic ("gradients", dataset)."""
+    p = as_profile(profile)
+    out = {}
+    for d in p.datasets:
+        for m in GENERATORS:
+            out[("generator", d, m)] = experiments.generator_record(p, d, m, device=device, redo_before=redo_before)
+        for m in ("cgan", "gdd"):
+            out[("grid", d, m)] = experiments.sample_grid(p, d, m, ipc=10, device=device, redo_before=redo_before)
+        out[("gradients", d)] = experiments.gradient_shares(p, d, device=device, redo_before=redo_before)
+    return out
+
+
+def datafree(profile: Profile | str, device="cpu", redo_before: float | None = None) -> dict:
+    """The data-free KD chapter, per dataset: {(dataset, name): record} for the teacher, the
+    references, every method of the ablation, and ("matched", method) for the small-scale
+    methods run to adv's number of synthetic samples."""
+    p = as_profile(profile)
+    out = {}
+    for d in p.datasets:
+        out[(d, "teacher")] = dfe.teacher_result(p, d, device, redo_before)
+        for role in DATAFREE_REFERENCES:
+            out[(d, role)] = dfe.reference_result(p, d, role, device, redo_before)
+        for m in dfe.ABLATION:
+            out[(d, m)] = dfe.datafree_result(p, d, m, device, redo_before)
+        for m in dfe.MATCHED:
+            out[(d, ("matched", m))] = dfe.matched_samples_result(p, d, m, device, redo_before)
+    return out
+
+
+def bench(profile: Profile | str, device="cpu", redo_before: float | None = None) -> dict:
+    """The speed appendix, on this device at the profile's scale."""
+    from gdd import bench as speed
+    return {"bench": speed.figures(profile, device, redo_before)}
+
+
+def ablation(profile: Profile | str, device="cpu", redo_before: float | None = None) -> dict:
+    """The matching-weight ablation: Figure 3's sweep and the strong-matching runs."""
+    return {**figure3(profile, device, redo_before), **strong_matching(profile, device, redo_before)}
+
+
+# gdd reproduce's stages, in the order they run
+STAGES = {"table1": table1, "table2": table2, "figure3": ablation, "figures": generators, "datafree": datafree,
+          "bench": bench}
