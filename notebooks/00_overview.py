@@ -52,23 +52,27 @@ p = setup(profile, device)
 # 5 networks).
 
 # %%
+from gdd import configs
 from gdd.notebook import table
 from gdd.profiles import PROFILES
 
 
 def budget(q):
+    """The settings that differ between profiles, read from the configs the profile builds."""
+    d = q.datasets[0]
+    gan, dist, ev = configs.gan_config(q, d), configs.distill_config(q, d, "gdd"), configs.eval_config(q, q.ipcs[0])
     return {
         "datasets": ", ".join(q.datasets),
         "IPC": ", ".join(map(str, q.ipcs)),
-        "eval epochs (per IPC)": ", ".join(f"{q.epochs_for(i)}" for i in q.ipcs),
-        "eval networks": q.eval_runs,
+        "eval epochs (per IPC)": ", ".join(f"{configs.epochs_for(q, i)}" for i in q.ipcs),
+        "eval networks": ev.runs,
         "test images": q.eval_test_size or "all",
-        "GAN width / noise": f"{q.gan_width} / {q.gan_noise}",
-        "GAN epochs x steps": f"{q.gan_epochs} x {q.gan_steps_per_epoch or 'full pass'}",
-        "distill epochs x steps": f"{q.distill_epochs} x {q.distill_steps_per_epoch or 'full pass'}",
-        "distill lr": f"{q.distill_lr:g}",
-        "lambda_g / lambda_l": f"{q.lambda_global:g} / {q.lambda_local:g}",
-        "pool (width)": f"{', '.join(q.pool)} ({q.pool_width or 'default'})",
+        "GAN width / noise": f"{gan.width} / {gan.noise}",
+        "GAN epochs x steps": f"{gan.epochs} x {gan.steps_per_epoch or 'full pass'}",
+        "distill epochs x steps": f"{dist.epochs} x {dist.steps_per_epoch or 'full pass'}",
+        "distill lr": f"{dist.lr_g:g}",
+        "lambda_g / lambda_l": f"{dist.lambda_global:g} / {dist.lambda_local:g}",
+        "pool (width)": f"{', '.join(dist.pool)} ({dist.pool_width or 'default'})",
         "Table 2 / Fig. 3 dataset": q.focus_dataset,
         "lambda_l sweep": ", ".join(f"{x:g}" for x in q.ablation_lambdas),
     }

@@ -89,7 +89,7 @@ for d, s in splits.items():
 # %%
 from gdd import grids
 from gdd.notebook import mean_std
-floor = {(d, ipc): r for (d, m, ipc), r in grids.table1(p, device, redo_before).items() if m == "random"
+floor = {(d, ipc): r for (d, m, ipc), r in grids.table1(p, device, redo_before).items() if m == "random"}
 rows = []
 for (d, ipc), r in floor.items():
     ev = r["config"]["eval"]
