@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
-from gdd import augment, data, pool
+from gdd import augment, data, files, pool
 from gdd.data import to_device
 from gdd.data import normalize
 from gdd.gan import Critic, Generator, critic_loss, from_unit, generator_gan_loss, to_unit
@@ -141,8 +141,8 @@ def _train(cfg, out, real, device, stop_after, progress) -> dict:
         if not gen_path.exists() or not critic_path.exists():
             raise FileNotFoundError(f"no finished stage-1 run in {init} (generator.pt and critic.pt expected); "
                                     f"run `gdd train-gan --out {init}` first")
-        load_state(G, torch.load(gen_path, weights_only=False)["state_dict"], gen_path)
-        load_state(D, torch.load(critic_path, weights_only=False)["state_dict"], critic_path)
+        load_state(G, files.load_weights(gen_path, "generator"), gen_path)
+        load_state(D, files.load_weights(critic_path, "critic"), critic_path)
     G, D = G.to(device), D.to(device)
     opt_g = torch.optim.Adam(G.parameters(), cfg.lr_g, betas=cfg.betas)
     opt_d = torch.optim.Adam(D.parameters(), cfg.lr_d, betas=cfg.betas)

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from gdd import data
+from gdd import data, files
 from gdd.data import to_device
 from gdd.data import normalize
 from gdd.evaluate import accuracy
@@ -96,7 +96,7 @@ def load_model(path: Path | str, dataset: str | None = None) -> tuple[torch.nn.M
         path = path / "model.pt"
     if not path.exists():
         raise FileNotFoundError(f"model {path} does not exist; train one with `gdd train-teacher`")
-    blob = torch.load(path, weights_only=False, map_location="cpu")
+    blob = files.load_pt(path, "model")
     if not isinstance(blob, dict) or not {"state_dict", "model", "dataset"} <= set(blob):
         raise ValueError(f"{path} is not a gdd model file (expected state_dict, model, dataset)")
     if dataset is not None and blob["dataset"] != dataset:
