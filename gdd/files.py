@@ -36,13 +36,16 @@ def describe_os_error(err: OSError) -> str:
     if err.strerror is None or err.filename is None:
         return str(err)
     verb = " writing" if isinstance(err, WriteError) else ":"
-    return f"{err.strerror[0].lower()}{err.strerror[1:]}{verb} {err.filename}"
+    return f"{err.strerror[:1].lower()}{err.strerror[1:]}{verb} {err.filename}"
 
 
 def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    try:  # Linux: read it; setting it to read it back would affect every thread for a moment
+        return int(re.search(r"^Umask:\s*([0-7]+)", Path("/proc/self/status").read_text(), re.M).group(1), 8)
+    except (OSError, AttributeError):
+        mask = os.umask(0)
+        os.umask(mask)
+        return mask
 
 
 def _remove_stale_tmp(path: Path) -> None:
