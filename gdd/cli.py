@@ -2,22 +2,31 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 import torch
 
-from gdd import data
+from gdd import data, files, imageset
 from gdd.argtypes import default_device, non_negative_float, positive_float, positive_int
 
 
 def cmd_data_check(args) -> int:
-    rows = data.check()
-    bad = 0
+    """Exit non-zero if a raw file or decoded cache of a dataset is corrupt or stale, or a raw file
+    is missing from a dataset that is named or partly present (datasets never fetched are listed)."""
+    rows = data.check(names=args.datasets)
+    present = {r["dataset"] for r in rows if r["status"] not in ("missing", "not built")}
     for r in rows:
-        print(f"{r['dataset']:<14} {r['status']:<8} {r['file']}")
-        bad += r["status"] != "ok"
-    print(f"{len(rows) - bad}/{len(rows)} files present and verified (data folder: {data.data_root()})")
+        if r["dataset"] not in present and not args.datasets:
+            r["status"] = "not fetched"
+        print(f"{r['dataset']:<14} {r['status']:<11} {r['file']}" + (f" ({r['why']})" if r["why"] else ""))
+    bad = [r for r in rows if r["status"] in ("missing", "CORRUPT", "STALE")]
+    print(f"{sum(r['status'] == 'ok' for r in rows)} files verified, {len(bad)} missing or corrupt "
+          f"(data folder: {data.data_root()})")
+    if bad:
+        raise SystemExit("gdd: error: data check failed: " + "; ".join(f"{r['file']} is {r['status']}" for r in bad)
+                         + ". Fix: `gdd data fetch` (rebuilds a cache; a corrupt raw file must be deleted first)")
     return 0
 
 
@@ -30,38 +39,54 @@ def cmd_data_fetch(args) -> int:
 
 
 def image_source(dataset: str, source: str, ipc: int | None, seed: int):
-    """(images, labels, description) of an evaluation source: random, full or a .pt set."""
+    """(images, labels, description, input files' sha256) of an evaluation source: random,
+    full or a .pt image set (validated against ``dataset``)."""
     spec = data.get_spec(dataset)
     if source == "full":
         x, y = data.load(dataset, train=True)
-        return x, y, "full training set"
+        return x, y, "full training set", {}
     if source == "random":
         if ipc is None:
             raise SystemExit("--source random needs --ipc N")
         x, y = data.load(dataset, train=True)
         idx = data.class_balanced_subset(y, ipc, spec.num_classes, torch.Generator().manual_seed(seed))
-        return x[idx], y[idx], f"random real subset, {ipc} per class"
-    from gdd.files import load_image_set
-    x, y, meta = load_image_set(Path(source))
-    if meta.get("dataset", dataset) != dataset:
-        raise SystemExit(f"{source} was made from {meta['dataset']}, not {dataset}")
-    return x, y, f"image set {source}"
+        return x[idx], y[idx], f"random real subset, {ipc} per class", {}
+    x, y, _ = imageset.load_image_set(Path(source), dataset)
+    return x, y, f"image set {source}", {"image_set_sha256": files.sha256sum(Path(source))}
+
+
+def _is_evaluate_record(path: Path) -> bool:
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and record.get("name") == "evaluate" and \
+        {"config", "result", "provenance"} <= set(record)
 
 
 def cmd_evaluate(args) -> int:
+    """The stored result in ``--out`` is reused when its config matches: the dataset, the eval
+    config and the sha256 of the image set (not its path), so a changed set is re-evaluated."""
     from gdd.evaluate import EvalConfig, evaluate_set
     from gdd.results import cached_run, redo_time
     data.get_spec(args.dataset)
+    files.check_output(args.out, "evaluate result", _is_evaluate_record)  # before hours of work
+    x, y, what, inputs = image_source(args.dataset, args.source, args.ipc, args.seed)
     cfg = EvalConfig(model=args.model, epochs=args.epochs, runs=args.runs, seed=args.seed)
-    config = {"dataset": args.dataset, "source": args.source, "ipc": args.ipc, "eval": vars(cfg).copy()}
+    config = {"dataset": args.dataset, "source": args.source if args.source in ("random", "full") else "image set",
+              "inputs": inputs, "ipc": args.ipc, "eval": vars(cfg).copy()}
+    computed = []
 
     def run():
-        x, y, what = image_source(args.dataset, args.source, args.ipc, args.seed)
+        computed.append(True)
         xt, yt = data.load(args.dataset, train=False)
         print(f"evaluating {args.model} x{args.runs} on {what} ({len(x)} images), {args.epochs} epochs", file=sys.stderr)
-        return evaluate_set(x, y, xt, yt, args.dataset, cfg, args.device)
+        return {**evaluate_set(x, y, xt, yt, args.dataset, cfg, args.device), "source": args.source}
 
     record = cached_run("evaluate", config, run, args.profile, redo_time(args.force), args.device, path=args.out)
+    if not computed:
+        print(f"reusing the stored result in {args.out}: same dataset, eval config and input sha256 "
+              f"(--force recomputes)", file=sys.stderr)
     r = record["result"]
     print(f"{args.dataset} {args.source} ipc={args.ipc} {args.model}: {r['mean']:.2f} ± {r['std']:.2f} % "
           f"over {len(r['accuracies'])} runs ({record['provenance']['wall_time_s']:.0f} s) -> {args.out}")
@@ -149,7 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("data", help="check or fetch datasets")
     dsub = d.add_subparsers(dest="action", required=True)
-    dsub.add_parser("check", help="print, per dataset, what is present and verified").set_defaults(fn=cmd_data_check)
+    c = dsub.add_parser("check", help="print, per dataset, what is present and verified (raw md5s, cache sha256s); "
+                                      "exit 1 if anything is corrupt or missing")
+    c.add_argument("datasets", nargs="*", metavar="DATASET",
+                   help=f"{' | '.join(data.DATASETS)}: these must be complete (default: every dataset present at all)")
+    c.set_defaults(fn=cmd_data_check)
     f = dsub.add_parser("fetch", help="copy from $GDD_DATA_MIRROR (or download), verify md5, decode")
     f.add_argument("datasets", nargs="*", default=["mnist", "fashion_mnist"], choices=list(data.DATASETS))
     f.add_argument("--no-download", action="store_true", help="only the data folder and the mirror")
@@ -163,7 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--runs", type=positive_int, default=5)
     e.add_argument("--epochs", type=positive_int, default=1000)
     e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--out", type=Path, required=True, help="RESULT.json")
+    e.add_argument("--out", type=Path, required=True, help="RESULT.json (reused if it holds this evaluation: same "
+                                                          "config and input sha256; only such a file is overwritten)")
     e.add_argument("--profile", default="custom", help="recorded in the provenance")
     e.add_argument("--device", default=default_device())
     e.add_argument("--force", action="store_true", help="recompute even if --out holds this result")
@@ -187,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--generator", type=Path, required=True, help="generator.pt (or its run folder)")
     m.add_argument("--ipc", type=positive_int, required=True)
     m.add_argument("--seed", type=int, default=0)
-    m.add_argument("--out", type=Path, required=True, help="SET.pt (a grid SET.png is written beside it)")
+    m.add_argument("--out", type=Path, required=True, help="SET.pt (a grid SET.png is written beside it); "
+                                                          "only a gdd image set is overwritten")
     m.add_argument("--device", default=default_device())
     m.set_defaults(fn=cmd_sample)
 
@@ -230,8 +261,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("gdd: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
-    except (data.DataError, ValueError, FileNotFoundError, RuntimeError, FloatingPointError) as err:
-        raise SystemExit(f"gdd: error: {err}")
+    except OSError as err:  # full or read-only disk, missing file, ...: name the file, no traceback
+        raise SystemExit(f"gdd: error: {' '.join(files.describe_os_error(err).split())}")
+    except (data.DataError, ValueError, RuntimeError, FloatingPointError) as err:
+        raise SystemExit(f"gdd: error: {' '.join(str(err).split())}")
 
 
 if __name__ == "__main__":

@@ -5,16 +5,21 @@ Where the raw files come from, in order:
   2. a mirror folder ``$GDD_DATA_MIRROR`` with the same layout, copied into the data folder;
   3. torchvision's download, where a network exists.
 Every raw file is checked against torchvision's md5 before it is decoded. Decoded tensors are
-cached as uint8 next to the raw files, so a second load takes a fraction of a second.
+cached as uint8 next to the raw files (``gdd_cache_{split}.pt``, with its sha256 and the raw
+files' md5s in ``gdd_cache_{split}.json``), so a second load takes a fraction of a second; a
+cache that does not match its record is rebuilt.
 """
 from __future__ import annotations
 
 import functools
 import gzip
 import hashlib
+import io
+import json
 import os
 import pickle
 import shutil
+import sys
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gdd.files import atomic_save
+from gdd.files import atomic_write_bytes, atomic_write_json, describe_os_error, torch_bytes
 
 
 @dataclass(frozen=True)
@@ -217,21 +222,57 @@ def _decode(spec: DatasetSpec, raw: Path, train: bool) -> tuple[torch.Tensor, to
     return images, labels
 
 
+def _cache_paths(spec: DatasetSpec, train: bool, root: Path | None = None) -> tuple[Path, Path]:
+    """The decoded cache of a split (uint8 images, int64 labels) and its record (JSON: the
+    cache's sha256 and the md5s of the raw files it was decoded from)."""
+    folder, split = raw_folder(spec, root).parent, "train" if train else "test"
+    return folder / f"gdd_cache_{split}.pt", folder / f"gdd_cache_{split}.json"
+
+
+def _read_cache(spec: DatasetSpec, train: bool, root: Path | None) -> tuple[dict | None, str]:
+    """(the cache's contents, "") if it is present and verified, else (None, why not)."""
+    cache, record = _cache_paths(spec, train, root)
+    if not cache.exists():
+        return None, "missing"
+    if not record.exists():
+        return None, f"no record {record.name} of its sha256 (an older gdd, or a run killed while writing it)"
+    try:
+        info = json.loads(record.read_text())
+        blob = cache.read_bytes()
+    except (OSError, ValueError):
+        return None, f"its record {record.name} is unreadable"
+    if not isinstance(info, dict) or info.get("raw_md5") != (spec.train_files if train else spec.test_files):
+        return None, "it was decoded from other raw files"
+    if hashlib.sha256(blob).hexdigest() != info.get("sha256"):
+        return None, "its sha256 differs from the recorded one (truncated or modified)"
+    try:
+        return torch.load(io.BytesIO(blob), weights_only=True), ""
+    except Exception as err:  # the recorded hash was of a bad file
+        return None, f"it is unreadable ({type(err).__name__})"
+
+
 def load(name: str | DatasetSpec, train: bool = True, root: Path | None = None,
          download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Load a split as (images float32 N x C x 32 x 32 in [0, 1], labels int64 N)."""
+    """Load a split as (images float32 N x C x 32 x 32 in [0, 1], labels int64 N). The decoded
+    cache is used only if its sha256 matches its record; otherwise it is rebuilt from the raw
+    files (with a notice), or, where the data folder is read-only, the data is kept in memory."""
     spec = name if isinstance(name, DatasetSpec) else get_spec(name)
-    raw = raw_folder(spec, root)
-    split = "train" if train else "test"
-    cache = raw.parent / f"gdd_cache_{split}.pt"
-    key = sorted((spec.train_files if train else spec.test_files).items())
-    if cache.exists():
-        blob = torch.load(cache, weights_only=True)
-        if blob.get("key") == repr(key):
-            return blob["images"].float().div_(255), blob["labels"]
+    blob, problem = _read_cache(spec, train, root)
+    if blob is not None:
+        return blob["images"].float().div_(255), blob["labels"]
+    cache, record = _cache_paths(spec, train, root)
+    if problem != "missing":
+        print(f"[gdd] rebuilding the decoded data cache {cache}: {problem}", file=sys.stderr)
     ensure_raw(spec, root, download)
-    images, labels = _decode(spec, raw, train)
-    atomic_save({"key": repr(key), "images": images, "labels": labels}, cache)
+    images, labels = _decode(spec, raw_folder(spec, root), train)
+    try:
+        blob = torch_bytes({"images": images, "labels": labels})
+        atomic_write_bytes(blob, cache)
+        atomic_write_json({"sha256": hashlib.sha256(blob).hexdigest(),
+                           "raw_md5": spec.train_files if train else spec.test_files}, record)
+    except OSError as err:  # read-only data folder or full disk: the decoded data is still good
+        print(f"[gdd] could not write the decoded data cache ({describe_os_error(err)}); "
+              f"using the data in memory", file=sys.stderr)
     return images.float().div_(255), labels
 
 
@@ -274,15 +315,24 @@ def class_balanced_subset(labels: torch.Tensor, ipc: int, num_classes: int,
     return torch.cat(idx)
 
 
-def check(root: Path | None = None) -> list[dict]:
-    """Per dataset: which raw files are present and verified. Never downloads or copies."""
+def check(root: Path | None = None, names: list[str] | None = None) -> list[dict]:
+    """Per dataset (all, or ``names``): every raw file ("ok", "missing" or "CORRUPT": md5) and
+    every decoded cache ("ok", "not built", "STALE": no record of its sha256, or "CORRUPT": it does
+    not match its record; with the reason). Never downloads, copies or rebuilds."""
     rows = []
-    for spec in DATASETS.values():
+    for spec in (get_spec(n) for n in names) if names else DATASETS.values():
         raw = raw_folder(spec, root)
         for fname, md5 in spec.files.items():
             path = raw / fname
             status = "missing"
             if path.exists():
                 status = "ok" if md5sum(path) == md5 else "CORRUPT"
-            rows.append({"dataset": spec.name, "file": str(path), "status": status})
+            rows.append({"dataset": spec.name, "file": str(path), "status": status, "why": ""})
+        for train in (True, False):
+            cache = _cache_paths(spec, train, root)[0]
+            status, why = "not built", ""
+            if cache.exists():
+                blob, why = _read_cache(spec, train, root)
+                status = "ok" if blob is not None else "STALE" if why.startswith("no record") else "CORRUPT"
+            rows.append({"dataset": spec.name, "file": str(cache), "status": status, "why": why})
     return rows

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from gdd import augment, data, pool
 from gdd.data import normalize, to_device
-from gdd.files import IncompatibleCheckpoint, atomic_save, load_pt, save_png
+from gdd.files import BadFile, IncompatibleCheckpoint, atomic_save, load_pt, save_png
 from gdd.gan import Critic, Generator, critic_loss, from_unit, generator_gan_loss, to_unit
 from gdd.losses import global_loss, local_loss
 from gdd.results import local
@@ -148,7 +148,9 @@ def load_stage1(cfg: GenConfig, G: Generator, D: Critic) -> None:
                                 f"run `gdd train-gan --out {init}` first")
     for module, path in ((G, gen_path), (D, critic_path)):
         blob = load_pt(path, "stage-1 checkpoint")
-        made_for = blob.get("meta", {}).get("dataset") if isinstance(blob, dict) else None
+        if not isinstance(blob, dict) or not isinstance(blob.get("state_dict"), dict):
+            raise BadFile(f"{path} is not a gdd stage-1 checkpoint: it holds no state_dict")
+        made_for = blob.get("meta", {}).get("dataset")
         if made_for != cfg.dataset:
             raise IncompatibleCheckpoint(f"{path} was trained on {made_for}, not {cfg.dataset}; "
                                          f"give --gan a stage-1 run of {cfg.dataset}")

@@ -14,7 +14,7 @@ from gdd.configs import as_profile
 from gdd.deploy import sample_to_file
 from gdd.distill import GenConfig, build_gan, load_stage1, matching_losses, pool_step, train
 from gdd.evaluate import evaluate_set
-from gdd.files import load_image_set
+from gdd.imageset import load_image_set
 from gdd.gan import generator_gan_loss
 from gdd.profiles import Profile
 from gdd.results import cached_run, config_key, portable, results_root

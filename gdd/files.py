@@ -1,38 +1,117 @@
-"""Atomic writes, checkpoints that resume only under the same config, image-set files and PNG grids."""
+"""Atomic writes, checkpoints that resume only under the same config, image-set files and PNG grids.
+
+Every ``.pt`` file gdd reads goes through ``load_pt`` (``torch.load(weights_only=True)``): only
+tensors and plain data (dict, list, tuple, str, numbers, None) are loaded, so a crafted file
+cannot run code. Every ``.pt`` file gdd writes holds nothing else (``atomic_save`` checks).
+"""
 from __future__ import annotations
 
 import csv
 import dataclasses
+import glob
+import hashlib
 import io
 import json
 import math
 import os
+import re
 import tempfile
+import time
+import warnings
+import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
+_STARTED = time.time()  # temp files older than this process are leftovers of killed runs
 
-def _atomic(path: Path, write) -> None:
+
+class WriteError(OSError):
+    """Writing ``filename`` failed (no space left, permission denied, ...)."""
+
+
+def describe_os_error(err: OSError) -> str:
+    """One line for an OSError: "no space left on device writing runs/x.pt", "permission denied: x"."""
+    if err.strerror is None or err.filename is None:
+        return str(err)
+    verb = " writing" if isinstance(err, WriteError) else ":"
+    return f"{err.strerror[:1].lower()}{err.strerror[1:]}{verb} {err.filename}"
+
+
+def _umask() -> int:
+    try:  # Linux: read it; setting it to read it back would affect every thread for a moment
+        return int(re.search(r"^Umask:\s*([0-7]+)", Path("/proc/self/status").read_text(), re.M).group(1), 8)
+    except (OSError, AttributeError):
+        mask = os.umask(0)
+        os.umask(mask)
+        return mask
+
+
+def _remove_stale_tmp(path: Path) -> None:
+    """Remove ``.NAME.*.tmp`` siblings of ``path`` left behind by runs killed mid-write."""
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            if tmp.stat().st_mtime < _STARTED:
+                tmp.unlink()
+        except FileNotFoundError:  # another process cleaned it first
+            pass
+
+
+def _atomic(path: Path, write: Callable) -> None:
+    """``write(f)`` into a temp file beside ``path``, then rename it over ``path``: readers see
+    the old file or the new one, never half of one. The file gets the mode the umask allows
+    (as ``open`` would give it). Any OSError becomes a WriteError that names ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_tmp(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as err:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(err, OSError) and not isinstance(err, WriteError):
+            raise WriteError(err.errno, err.strerror or str(err), str(path)) from None
         raise
+
+
+_PLAIN = (str, int, float, bool, type(None), torch.Tensor, torch.Size)
+
+
+def check_plain(obj: Any, where: str = "") -> None:
+    """Refuse to save what ``load_pt`` would refuse to load: anything but tensors, dicts, lists,
+    tuples, str, numbers and None (``where`` is the key path, for the message)."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if not isinstance(k, (str, int)):
+                raise TypeError(f"key {k!r} at {where or 'top level'} is a {type(k).__name__}; gdd saves plain data only")
+            check_plain(v, f"{where}/{k}")
+    elif isinstance(obj, (list, tuple)) and not isinstance(obj, torch.Size):
+        for i, v in enumerate(obj):
+            check_plain(v, f"{where}/{i}")
+    elif not isinstance(obj, _PLAIN):
+        raise TypeError(f"{where or 'the object'} is a {type(obj).__name__}; gdd saves only tensors and plain data "
+                        f"(dict, list, tuple, str, numbers, None), which load with weights_only=True")
+
+
+def torch_bytes(obj: Any) -> bytes:
+    """``obj`` (tensors and plain data only) as the bytes ``torch.save`` writes."""
+    check_plain(obj)
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
 
 
 def atomic_save(obj: Any, path: Path) -> None:
     """torch.save to a temp file in the same folder, then rename over ``path``."""
-    _atomic(path, lambda f: torch.save(obj, f))
+    atomic_write_bytes(torch_bytes(obj), path)
 
 
 def atomic_write_json(obj: Any, path: Path) -> None:
@@ -47,8 +126,31 @@ def atomic_write_bytes(blob: bytes, path: Path) -> None:
     _atomic(path, lambda f: f.write(blob))
 
 
+def sha256sum(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
 class BadFile(ValueError):
     """A file given to gdd that is not what it should be; the message names it and the fix."""
+
+
+def _looks_like(head: bytes) -> str:
+    """What a file that is no torch.save archive is, from its first bytes."""
+    if not head:
+        return "it is empty"
+    if head.startswith(b"\x89PNG"):
+        return "it is a PNG image"
+    if head.startswith(b"PK"):
+        return "it is truncated or corrupt (an incomplete archive)"
+    if head[:1] == b"\x80":
+        return "it is a plain pickle, not a torch.save archive"
+    if all(32 <= b < 127 or b in b"\t\r\n" for b in head):
+        return "it is a text file"
+    return "it is not a torch.save archive"
 
 
 def load_pt(path: Path, what: str) -> Any:
@@ -61,16 +163,47 @@ def load_pt(path: Path, what: str) -> Any:
         raise FileNotFoundError(f"{what} {path} does not exist")
     if path.is_dir():
         raise BadFile(f"{what} {path} is a folder, not a file")
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if not zipfile.is_zipfile(path):
+        raise BadFile(f"{path} is not a gdd {what}: {_looks_like(head)}")
     try:
-        return torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as err:  # unpickling refused, truncated, not a torch file at all
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        if "weights_only" in str(err) or "Unsupported global" in str(err):
-            reason = "it holds Python objects other than tensors and plain data, which gdd never writes " \
-                     "(refused without running them)"
+        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing
+            warnings.simplefilter("ignore")
+            return torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as err:  # unpickling refused, truncated, not a torch archive at all
+        refused = re.search(r"GLOBAL ([\w.]+)", str(err))
+        if refused:
+            reason = (f"it holds a Python object ({refused.group(1)}) where gdd writes only tensors and plain "
+                      f"data; refused without running it")
         else:
-            reason = f"it is not a readable torch file ({first[:120]})"
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            reason = f"it is truncated or corrupt ({first[:120]})"
         raise BadFile(f"{path} is not a gdd {what}: {reason}") from None
+
+
+def check_output(path: Path, what: str, ours: Callable[[Path], bool]) -> None:
+    """Refuse, before any work, an output file ``path`` that could not be written or must not be:
+    a folder, an existing file that ``ours(path)`` does not recognise as a gdd ``what`` (never
+    overwritten), a location under a file or unwritable. Missing folders are created."""
+    path = Path(path)
+    if path.is_dir():
+        raise BadFile(f"{path} is a folder; give a file path for the {what}")
+    if path.exists() and not ours(path):
+        raise BadFile(f"{path} exists and is not a gdd {what}; refusing to overwrite it "
+                      f"(move it away or choose another path)")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise BadFile(f"cannot write {path}: {folder} is a file, not a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise WriteError(err.errno, err.strerror or str(err), str(path)) from None
 
 
 class ConfigMismatch(RuntimeError):
@@ -122,24 +255,9 @@ def check_finite(step: int, **losses: float) -> None:
             f"lower the learning rate or the loss weights and rerun to resume.")
 
 
-def save_image_set(images: torch.Tensor, labels: torch.Tensor, meta: dict, path: Path) -> None:
-    """The image-set format every stage writes: float32 N x C x 32 x 32 in [0, 1], int64 N."""
-    atomic_save({"images": images.detach().float().cpu().clamp(0, 1),
-                 "labels": labels.detach().long().cpu(), "meta": meta}, path)
-
-
-def load_image_set(path: Path) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"image set {path} does not exist; write one with `gdd sample`")
-    blob = torch.load(path, weights_only=False, map_location="cpu")
-    if not isinstance(blob, dict) or not {"images", "labels"} <= set(blob):
-        raise ValueError(f"{path} is not an image set: expected a dict with 'images' and 'labels'")
-    images, labels = blob["images"], blob["labels"]
-    if images.ndim != 4 or images.shape[-2:] != (32, 32) or len(images) != len(labels):
-        raise ValueError(f"{path}: images must be N x C x 32 x 32 with N labels, "
-                         f"got {tuple(images.shape)} and {tuple(labels.shape)}")
-    return images.float(), labels.long(), blob.get("meta", {})
+def is_png(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
 def save_png(images: torch.Tensor, path: Path, nrow: int = 10) -> None:

@@ -241,6 +241,21 @@ class Run:
             print(f"[gdd] {text}")
 
 
+def _refuse_foreign(out: Path, config) -> None:
+    """Never write into a folder whose ``config.json`` is not a run of this kind (someone
+    else's file would be overwritten): its keys must be this config's fields."""
+    path = out / "config.json"
+    if not path.is_file() or (out / "checkpoint.pt").exists() or (out / "summary.json").exists():
+        return
+    try:
+        saved = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError):
+        saved = None
+    if not isinstance(saved, dict) or set(saved) != set(config_dict(config)):
+        raise BadFile(f"{out} holds a config.json that is not a gdd run of this kind; refusing to overwrite it: "
+                      f"give a new --out folder")
+
+
 @contextmanager
 def open_run(out: Path, config, device: str | torch.device = "cpu", inputs=(), redo_before: float | None = None,
              stop_after: int | None = None, progress: bool = True):
@@ -248,6 +263,9 @@ def open_run(out: Path, config, device: str | torch.device = "cpu", inputs=(), r
     ``inputs``: files the run reads (their sha256 is recorded and checked on resume);
     ``redo_before``: a folder last written before this time is emptied first."""
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise BadFile(f"{out} is a file; --out names a run folder (new, or one of an earlier run to resume)")
+    _refuse_foreign(out, config)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / ".lock", "w") as lock:
         try:

@@ -67,6 +67,46 @@ def test_cache_makes_second_load_fast(tmp_path):
     assert time.perf_counter() - start < 1.0 and len(x) == 10000
 
 
+def _flip_byte(path):
+    blob = bytearray(path.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF  # in the image data: a pixel 0 would read 255
+    path.write_bytes(bytes(blob))
+
+
+@pytest.mark.parametrize("damage", [
+    _flip_byte,
+    lambda p: p.write_bytes(p.read_bytes()[:1000]),                   # truncated
+    lambda p: p.write_bytes(b""),                                      # empty
+    lambda p: p.with_suffix(".json").write_text("{not json"),          # its record garbled
+    lambda p: p.with_suffix(".json").unlink(),                         # written by an older gdd
+], ids=["flipped-byte", "truncated", "empty", "bad-record", "no-record"])
+def test_a_damaged_cache_is_detected_and_rebuilt_with_a_notice(tmp_path, capsys, damage):
+    x, y = data.load("mnist", train=False, root=tmp_path, download=False)
+    cache = tmp_path / "MNIST" / "gdd_cache_test.pt"
+    assert [r["status"] for r in data.check(tmp_path, ["mnist"]) if r["file"] == str(cache)] == ["ok"]
+    damage(cache)
+    assert [r["status"] for r in data.check(tmp_path, ["mnist"]) if r["file"] == str(cache)] != ["ok"]
+    capsys.readouterr()
+    x2, y2 = data.load("mnist", train=False, root=tmp_path, download=False)
+    assert f"rebuilding the decoded data cache {cache}" in capsys.readouterr().err
+    assert torch.equal(x, x2) and torch.equal(y, y2)
+    assert [r["status"] for r in data.check(tmp_path, ["mnist"]) if r["file"] == str(cache)] == ["ok"]
+
+
+def test_read_only_data_folder_decodes_into_memory(tmp_path, monkeypatch, capsys):
+    """Simulated (the tests run as root, whom a read-only mode does not stop): writes fail."""
+    import errno
+    from gdd.files import WriteError
+    data.ensure_raw(data.get_spec("mnist"), tmp_path, download=False)  # raw files present, no cache
+
+    def refuse(blob, path):
+        raise WriteError(errno.EROFS, "Read-only file system", str(path))
+    monkeypatch.setattr(data, "atomic_write_bytes", refuse)
+    x, y = data.load("mnist", train=False, root=tmp_path, download=False)
+    assert x.shape == (10000, 1, 32, 32) and not (tmp_path / "MNIST" / "gdd_cache_test.pt").exists()
+    assert "read-only file system writing" in capsys.readouterr().err
+
+
 def _write_cifar_batch(path, n, seed):
     rng = np.random.default_rng(seed)
     batch = {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),

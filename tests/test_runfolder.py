@@ -135,7 +135,7 @@ def test_a_stale_folder_is_emptied_and_a_fresh_one_kept(tmp_path):
 LAYERS = [
     ["__init__", "datafree.__init__", "argtypes", "files", "published"],
     ["results", "data"],
-    ["models", "augment", "gan", "losses", "runfolder"],
+    ["models", "augment", "gan", "losses", "runfolder", "imageset"],
     ["pool", "evaluate", "datafree.synthesis", "datafree.buffer"],
     ["distill", "deploy", "datafree.teacher", "datafree.train", "profiles"],
     ["configs"],

@@ -53,7 +53,12 @@ def cmd_datafree(args) -> int:
     if not teacher.exists():
         raise FileNotFoundError(f"teacher {teacher} does not exist; train one with `gdd train-teacher`")
     if args.dataset is None:
-        args.dataset = load_pt(teacher, "model file").get("dataset")
+        from gdd.files import BadFile
+        blob = load_pt(teacher, "teacher model")
+        if not isinstance(blob, dict) or blob.get("dataset") not in data.DATASETS:
+            raise BadFile(f"{teacher} is not a gdd teacher model: it names no known dataset "
+                          f"(expected a model.pt written by `gdd train-teacher`)")
+        args.dataset = blob["dataset"]
     if args.profile:
         cfg = configs.datafree_config(args.profile, args.dataset, args.method, args.seed, teacher=str(teacher))
     else:
