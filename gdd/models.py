@@ -48,6 +48,13 @@ class StagedNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_with(x, None)[0]
 
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The head's input, B x D (ConvNet-3: D = width * 4 * 4): the embedding DM matches
+        and coresets select in (``ConvNet.embed`` in the DC/DSA/DM code)."""
+        for stage in self.stages.values():
+            x = stage(x)
+        return torch.flatten(x, 1)
+
 
 def conv_block(cin: int, cout: int, norm: str, pool: str | None = "avg") -> nn.Sequential:
     layers = [nn.Conv2d(cin, cout, 3, padding=1), make_norm(norm, cout), nn.ReLU(inplace=True)]
