@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from gdd import augment, coreset, data, dm
-from gdd.files import load_image_set, save_image_set
+from gdd.imageset import load_image_set, save_image_set
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():

@@ -136,7 +136,7 @@ LAYERS = [
     ["__init__", "datafree.__init__", "argtypes", "files", "published"],
     ["results", "data"],
     ["models", "augment", "gan", "losses", "runfolder", "imageset"],
-    ["pool", "evaluate", "datafree.synthesis", "datafree.buffer"],
+    ["pool", "evaluate", "datafree.synthesis", "datafree.buffer", "dm", "coreset"],
     ["distill", "deploy", "datafree.teacher", "datafree.train", "profiles"],
     ["configs"],
     ["experiments", "datafree.experiments", "bench"],
