@@ -77,28 +77,50 @@ class ConvNet(StagedNet):
 
 
 class BasicBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int, norm: str):
+    """Two 3x3 convs with a residual connection. Downsampling by ``stride`` either in the
+    convolutions (``avgpool=False``: conv1 and the 1x1 shortcut conv have stride 2) or, as in
+    DC's ``BasicBlock_AP`` and DiM's ``resnet_ap``, by stride-1 convolutions followed by a 2x2
+    average pool (after conv1's norm and ReLU; in the shortcut between its 1x1 conv and norm)."""
+
+    def __init__(self, cin: int, cout: int, stride: int, norm: str, avgpool: bool = False):
         super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        conv_stride = 1 if avgpool else stride
+        self.conv1 = nn.Conv2d(cin, cout, 3, conv_stride, 1, bias=False)
         self.norm1 = make_norm(norm, cout)
+        self.pool = nn.AvgPool2d(stride) if avgpool and stride != 1 else nn.Identity()
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
         self.norm2 = make_norm(norm, cout)
         self.shortcut = nn.Sequential()
         if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), make_norm(norm, cout))
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, conv_stride, bias=False),
+                                          *([nn.AvgPool2d(stride)] if avgpool and stride != 1 else []),
+                                          make_norm(norm, cout))
 
     def forward(self, x):
-        out = F.relu(self.norm1(self.conv1(x)))
+        out = self.pool(F.relu(self.norm1(self.conv1(x))))
         return F.relu(self.norm2(self.conv2(out)) + self.shortcut(x))
 
 
 class ResNet(StagedNet):
     """CIFAR-style ResNet: stem conv3x3, four stages of BasicBlocks (strides 1, 2, 2, 2),
     global average pool, linear. ``blocks`` per stage: (1,1,1,1) ResNet-10, (2,2,2,2) ResNet-18;
-    ``width`` 64 gives channels 64-128-256-512 (DiM's narrow variant uses 32)."""
+    ``width`` 64 gives channels 64-128-256-512 (DiM's narrow variant uses 32).
+    ``avgpool``: downsample with stride-1 convs + 2x2 average pooling (the ``_ap`` models):
+    the same parameters and stage shapes, but conv1 and the shortcut conv of every downsampling
+    block run at the input resolution (multiply-adds x1.74 for ResNet-10, x1.34 for ResNet-18).
+
+    DiM's pool (``pool_match.py: define_model``) builds its CIFAR ResNets and ResNet-APs with
+    width 32 (channels 32-64-128-256; ``pool_width=32`` here) and its default norm, batch norm;
+    here the ResNets default to instance norm, as the DC/DSA/DM evaluation models do. Like DiM's
+    ResNet-AP (and unlike DC's ``ResNet_AP``, whose classifier reads the flattened 512 x 4 x 4
+    map) the head is a global average pool and a linear layer. DiM initialises convolutions
+    with N(0, 2 / (k^2 C_out)); here PyTorch's default initialisation is kept. For MNIST and
+    Fashion-MNIST DiM's ``define_model`` selects its ImageNet layout (width 64, 7x7 stem and a
+    4x4 pool on 28 x 28 inputs; its ResNet-AP then pools a 1 x 1 map in stage 4 and fails);
+    here every dataset uses the CIFAR layout on 32 x 32 inputs."""
 
     def __init__(self, in_channels: int, num_classes: int, blocks=(2, 2, 2, 2), width: int = 64,
-                 norm: str = "instance"):
+                 norm: str = "instance", avgpool: bool = False):
         widths = [width * 2 ** i for i in range(4)]
         stages = {"stem": nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False),
                                         make_norm(norm, width), nn.ReLU(inplace=True))}
@@ -106,7 +128,7 @@ class ResNet(StagedNet):
         for i, (n, w) in enumerate(zip(blocks, widths)):
             stride = 1 if i == 0 else 2
             stages[f"stage{i + 1}"] = nn.Sequential(
-                *[BasicBlock(cin if j == 0 else w, w, stride if j == 0 else 1, norm) for j in range(n)])
+                *[BasicBlock(cin if j == 0 else w, w, stride if j == 0 else 1, norm, avgpool) for j in range(n)])
             cin = w
         stages["pool"] = nn.AdaptiveAvgPool2d(1)
         super().__init__(stages, nn.Linear(widths[-1], num_classes))
@@ -148,13 +170,15 @@ MODELS = {
     "resnet10": (ResNet, {"blocks": (1, 1, 1, 1)}),
     "resnet18": (ResNet, {"blocks": (2, 2, 2, 2)}),
     "resnet18_bn": (ResNet, {"blocks": (2, 2, 2, 2), "norm": "batch"}),
+    "resnet10_ap": (ResNet, {"blocks": (1, 1, 1, 1), "avgpool": True}),
+    "resnet18_ap": (ResNet, {"blocks": (2, 2, 2, 2), "avgpool": True}),
     "alexnet": (AlexNet, {}),
     "vgg11": (VGG11, {}),
 }
 
 # the stage the local (feature-matching) loss reads: a middle layer of each architecture
-MIDDLE_LAYER = {"convnet3": "block2", "resnet10": "stage2", "resnet18": "stage2",
-                "resnet18_bn": "stage2", "alexnet": "block2", "vgg11": "block3"}
+MIDDLE_LAYER = {"convnet3": "block2", "resnet10": "stage2", "resnet18": "stage2", "resnet18_bn": "stage2",
+                "resnet10_ap": "stage2", "resnet18_ap": "stage2", "alexnet": "block2", "vgg11": "block3"}
 
 
 def make_model(name: str, in_channels: int, num_classes: int, **overrides) -> StagedNet:

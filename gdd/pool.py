@@ -6,7 +6,7 @@ import torch
 
 from gdd.models import MIDDLE_LAYER, MODELS, StagedNet, make_model
 
-WIDTH_MODELS = ("convnet3", "resnet10", "resnet18", "resnet18_bn")  # those with a width knob
+WIDTH_MODELS = ("convnet3", "resnet10", "resnet18", "resnet18_bn", "resnet10_ap", "resnet18_ap")  # with a width knob
 
 
 def check_pool(names) -> tuple[str, ...]:

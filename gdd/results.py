@@ -97,7 +97,11 @@ def machine_provenance(device: str | torch.device = "cpu") -> dict:
 
 def _plain(obj):
     if dataclasses.is_dataclass(obj):
-        return dataclasses.asdict(obj)
+        # a field added after results were stored (metadata ``omit_at_default``) is left out while
+        # at its default: the configs and keys of the stored results stay what they were
+        return {k: v for k, v in dataclasses.asdict(obj).items()
+                if not (obj.__dataclass_fields__[k].metadata.get("omit_at_default")
+                        and getattr(obj, k) == obj.__dataclass_fields__[k].default)}
     return str(obj)
 
 

@@ -52,3 +52,88 @@ def test_bad_inputs():
         evaluate_set(x, torch.zeros(0, dtype=torch.long), x, x, "mnist")
     with pytest.raises(ValueError, match="3 channels, mnist has 1"):
         evaluate_set(torch.rand(4, 3, 32, 32), torch.zeros(4, dtype=torch.long), x, x, "mnist")
+
+
+# ---- DiM's protocol: fresh generator samples every epoch ----
+
+def _tiny_generator(channels=1):
+    from gdd.gan import Generator
+    torch.manual_seed(0)
+    return Generator(channels, 10, width=8, noise=16)
+
+
+def _record_generator_inputs(G) -> list:
+    """(z, y) of every generator call, in order."""
+    calls = []
+    G.register_forward_hook(lambda module, inputs, output: calls.append((inputs[0].clone(), inputs[1].clone())))
+    return calls
+
+
+def _test_set(n=100, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 1, 32, 32, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+
+def test_dim_protocol_checks_every_k_epochs_and_after_the_last_best_at_least_final():
+    from gdd.evaluate import evaluate_generator
+    xt, yt = _test_set()
+    cfg = EvalConfig(protocol="dim", epochs=5, eval_every=2, runs=2, batch_size=16)
+    r = evaluate_generator(_tiny_generator(), 2, xt, yt, "mnist", cfg, progress=False)
+    assert [[epoch for epoch, _ in run] for run in r["checks"]] == [[2, 4, 5], [2, 4, 5]]
+    assert r["accuracies"] == [run[-1][1] for run in r["checks"]]         # final = the last check
+    assert r["best"] == [max(a for _, a in run) for run in r["checks"]]
+    assert all(b >= f for b, f in zip(r["best"], r["accuracies"])) and r["best_mean"] >= r["mean"]
+    assert r["samples_per_epoch"] == 20 and r["steps_per_epoch"] == 2 and r["eval"]["protocol"] == "dim"
+
+
+@pytest.mark.parametrize("ipc, batch_size", [(1, 256), (3, 16)])
+def test_dim_protocol_draws_ipc_fresh_samples_of_every_class_per_epoch(ipc, batch_size):
+    from gdd.evaluate import evaluate_generator
+    G = _tiny_generator()
+    calls = _record_generator_inputs(G)
+    xt, yt = _test_set()
+    epochs = 3
+    evaluate_generator(G, ipc, xt, yt, "mnist", EvalConfig(protocol="dim", epochs=epochs, runs=1,
+                                                            batch_size=batch_size), progress=False)
+    assert not G.training  # sampled in eval mode, as DiM's validate.py
+    per_epoch = -(-10 * ipc // batch_size)
+    assert len(calls) == epochs * per_epoch
+    for e in range(epochs):
+        z = torch.cat([z for z, _ in calls[e * per_epoch:(e + 1) * per_epoch]])
+        y = torch.cat([y for _, y in calls[e * per_epoch:(e + 1) * per_epoch]])
+        assert len(z) == 10 * ipc and torch.bincount(y, minlength=10).tolist() == [ipc] * 10
+    z_all = torch.cat([z for z, _ in calls])
+    assert len(torch.unique(z_all[:, 0])) == len(z_all)  # fresh noise every sample of every epoch
+
+
+def test_dim_protocol_same_seed_same_numbers_other_seed_other_samples():
+    from gdd.evaluate import evaluate_generator
+    xt, yt = _test_set()
+    runs = []
+    for seed in (0, 0, 1):
+        G = _tiny_generator()
+        calls = _record_generator_inputs(G)
+        r = evaluate_generator(G, 1, xt, yt, "mnist", EvalConfig(protocol="dim", epochs=2, eval_every=1, runs=1,
+                                                                  seed=seed), progress=False)
+        runs.append((r, torch.cat([z for z, _ in calls]), torch.cat([y for _, y in calls])))
+    (a, za, ya), (b, zb, yb), (c, zc, yc) = runs
+    assert a["checks"] == b["checks"] and torch.equal(za, zb) and torch.equal(ya, yb)
+    assert not torch.equal(za, zc) and not torch.equal(ya, yc)
+
+
+def test_protocol_is_checked_and_new_fields_keep_stored_keys():
+    from gdd.evaluate import evaluate_generator
+    from gdd.results import as_dict
+    xt, yt = _test_set(10)
+    with pytest.raises(ValueError, match="protocol='dim'"):
+        evaluate_generator(_tiny_generator(), 1, xt, yt, "mnist", EvalConfig(epochs=1))
+    with pytest.raises(ValueError, match="evaluate_generator"):
+        evaluate_set(xt, yt, xt, yt, "mnist", EvalConfig(protocol="dim", epochs=1))
+    with pytest.raises(ValueError, match="3-channel images"):
+        evaluate_generator(_tiny_generator(3), 1, xt, yt, "mnist", EvalConfig(protocol="dim", epochs=1))
+    with pytest.raises(ValueError, match="unknown evaluation protocol"):
+        EvalConfig(protocol="best")
+    # results stored before `protocol` and `eval_every` existed keep their keys
+    assert set(as_dict(EvalConfig())) == {"model", "epochs", "runs", "batch_size", "lr", "momentum", "weight_decay",
+                                          "dsa", "seed", "together"}
+    assert as_dict(EvalConfig(protocol="dim"))["protocol"] == "dim"
