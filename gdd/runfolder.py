@@ -33,7 +33,6 @@ What the protocol guarantees, for every loop alike:
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import shutil
 import time
@@ -44,20 +43,13 @@ import torch
 from tqdm.auto import tqdm
 
 from gdd.files import (BadFile, IncompatibleCheckpoint, atomic_save, atomic_write_json, atomic_write_text,
-                       check_finite, check_same_config, config_dict, load_pt, read_back, rows_to_csv)
+                       check_finite, check_same_config, config_dict, load_pt, read_back, rows_to_csv,
+                       sha256sum)
 from gdd.results import is_stale, machine_provenance
 
 
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C during a run; the message says which step the rerun resumes from."""
-
-
-def sha256(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def input_hashes(paths) -> dict[str, str]:
@@ -67,7 +59,7 @@ def input_hashes(paths) -> dict[str, str]:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"input file {path} does not exist")
-        out[str(path)] = sha256(path)
+        out[str(path)] = sha256sum(path)
     return out
 
 

@@ -35,3 +35,20 @@ def test_data_check_lists_datasets(tmp_path):
     assert r.returncode == 0  # nothing fetched is nothing corrupt; `gdd data check mnist` would fail
     assert "mnist" in r.stdout and "fashion_mnist" in r.stdout and "cifar10" in r.stdout
     assert "not fetched" in r.stdout
+
+
+def test_evaluate_a_generator_with_dims_protocol(tmp_path, capsys):
+    from gdd.gan import Generator
+    G = Generator(1, 10, width=8, noise=16)
+    torch.save({"state_dict": G.state_dict(),
+                "meta": {"dataset": "mnist", "channels": 1, "num_classes": 10, "width": 8, "noise": 16}},
+               tmp_path / "gen.pt")
+    out = tmp_path / "r.json"
+    assert main(["evaluate", "--dataset", "mnist", "--source", str(tmp_path / "gen.pt"), "--protocol", "dim",
+                 "--ipc", "2", "--runs", "2", "--epochs", "3", "--out", str(out), "--device", "cpu"]) == 0
+    rec = json.loads(out.read_text())
+    r = rec["result"]
+    assert rec["config"]["eval"]["protocol"] == "dim" and rec["config"]["source"] == "generator"
+    assert len(rec["config"]["inputs"]["generator_sha256"]) == 64
+    assert r["samples_per_epoch"] == 20 and all(b >= a for a, b in zip(r["accuracies"], r["best"]))
+    assert "best of the checks" in capsys.readouterr().out
