@@ -52,7 +52,7 @@ def image_source(dataset: str, source: str, ipc: int | None, seed: int):
         idx = data.class_balanced_subset(y, ipc, spec.num_classes, torch.Generator().manual_seed(seed))
         return x[idx], y[idx], f"random real subset, {ipc} per class", {}
     x, y, _ = imageset.load_image_set(Path(source), dataset)
-    return x, y, f"image set {source}", {"image_set_sha256": files.sha256sum(Path(source))}
+    return x, y, f"image set {source}", {"image_set_sha256": files.file_hash(Path(source))}
 
 
 def _is_evaluate_record(path: Path) -> bool:
@@ -81,7 +81,7 @@ def cmd_evaluate(args) -> int:
         if meta["dataset"] != args.dataset:
             raise SystemExit(f"gdd: error: {args.source} was trained on {meta['dataset']}, not {args.dataset}")
         path = Path(args.source) / "generator.pt" if Path(args.source).is_dir() else Path(args.source)
-        what, inputs = f"generator {args.source}, fresh samples every epoch", {"generator_sha256": files.sha256sum(path)}
+        what, inputs = f"generator {args.source}, fresh samples every epoch", {"generator_sha256": files.file_hash(path)}
     else:
         x, y, what, inputs = image_source(args.dataset, args.source, args.ipc, args.seed)
     source = args.source if args.source in ("random", "full") else ("generator" if args.protocol == "dim" else "image set")

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gdd.files import atomic_write_bytes, atomic_write_json, describe_os_error, torch_bytes
+from gdd.files import atomic_write_bytes, atomic_write_json, describe_os_error, file_hash, torch_bytes
 
 
 @dataclass(frozen=True)
@@ -114,16 +114,8 @@ def raw_folder(spec: DatasetSpec, root: Path | None = None) -> Path:
     return root / spec.folder / spec.raw_dir
 
 
-def md5sum(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _check_md5(path: Path, expected: str) -> None:
-    actual = md5sum(path)
+    actual = file_hash(path, "md5")
     if actual != expected:
         raise DataError(
             f"corrupt data file {path}: md5 is {actual}, expected {expected}. "
@@ -326,7 +318,7 @@ def check(root: Path | None = None, names: list[str] | None = None) -> list[dict
             path = raw / fname
             status = "missing"
             if path.exists():
-                status = "ok" if md5sum(path) == md5 else "CORRUPT"
+                status = "ok" if file_hash(path, "md5") == md5 else "CORRUPT"
             rows.append({"dataset": spec.name, "file": str(path), "status": status, "why": ""})
         for train in (True, False):
             cache = _cache_paths(spec, train, root)[0]

@@ -126,8 +126,9 @@ def atomic_write_bytes(blob: bytes, path: Path) -> None:
     _atomic(path, lambda f: f.write(blob))
 
 
-def sha256sum(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
+def file_hash(path: Path, algorithm: str = "sha256", chunk: int = 1 << 20) -> str:
+    """The hex digest of a file's bytes (sha256; md5 where torchvision's checksums are md5)."""
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         while block := f.read(chunk):
             h.update(block)

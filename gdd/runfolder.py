@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 
 from gdd.files import (BadFile, IncompatibleCheckpoint, atomic_save, atomic_write_json, atomic_write_text,
                        check_finite, check_same_config, config_dict, load_pt, read_back, rows_to_csv,
-                       sha256sum)
+                       file_hash)
 from gdd.results import is_stale, machine_provenance
 
 
@@ -59,7 +59,7 @@ def input_hashes(paths) -> dict[str, str]:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"input file {path} does not exist")
-        out[str(path)] = sha256sum(path)
+        out[str(path)] = file_hash(path)
     return out
 
 

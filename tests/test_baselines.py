@@ -104,13 +104,18 @@ def test_dm_defaults_are_dms_published_values():
     assert "flip" not in cfg.dsa_families() and "flip" in dm.DMConfig("cifar10").dsa_families()
 
 
-def test_dm_loss_is_eq4_and_gradients_reach_only_the_synthetic_images(small):
+def _dm_problem(small, per_class: int):
+    """A tiny DM problem: (config, labels, synthetic leaf in normalised units, ``per_class`` real
+    images of each class, a ConvNet)."""
     x, y = small
     cfg = _tiny_cfg()
-    labels = dm.syn_labels(10, 2)
     syn = data.normalize(dm.initial_images(cfg, x, y), "mnist").requires_grad_(True)
-    real = dm.real_batches(x, dm.class_pools(y, 10), 8, torch.Generator().manual_seed(0))
-    net = _net()
+    real = dm.real_batches(x, dm.class_pools(y, 10), per_class, torch.Generator().manual_seed(0))
+    return cfg, dm.syn_labels(10, 2), syn, real, _net()
+
+
+def test_dm_loss_is_eq4_and_gradients_reach_only_the_synthetic_images(small):
+    cfg, labels, syn, real, net = _dm_problem(small, 8)
     loss = dm.dm_step(syn, labels, real, net, (), torch.Generator(), "mnist")
     with torch.no_grad():
         expected = sum((net.embed(data.normalize(r, "mnist")).mean(0) - net.embed(syn[2 * c:2 * c + 2]).mean(0))
@@ -152,12 +157,7 @@ def test_dm_identical_real_and_synthetic_images_match_exactly_under_augmentation
 
 
 def test_dm_loss_decreases_under_a_fixed_network_and_draws(small):
-    x, y = small
-    cfg = _tiny_cfg()
-    labels = dm.syn_labels(10, 2)
-    syn = data.normalize(dm.initial_images(cfg, x, y), "mnist").requires_grad_(True)
-    real = dm.real_batches(x, dm.class_pools(y, 10), 10, torch.Generator().manual_seed(0))
-    net = _net()
+    cfg, labels, syn, real, net = _dm_problem(small, 10)
     opt = torch.optim.SGD([syn], lr=cfg.lr_img, momentum=cfg.momentum)
     losses = []
     for _ in range(6):  # the same draws every step: plain gradient descent on one objective

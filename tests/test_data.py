@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from gdd import data
+from gdd import data, files
 
 
 def test_mnist_shapes_and_range(mnist):
@@ -55,7 +55,7 @@ def test_mirror_copy_then_corrupt_file_is_reported_not_replaced(tmp_path, monkey
     with pytest.raises(data.DataError) as err:
         data.load("mnist", train=False, root=tmp_path, download=False)
     msg = str(err.value)
-    assert str(raw) in msg and "ec29112dd5afa0611ce80d1b7f02629c" in msg and data.md5sum(raw) in msg
+    assert str(raw) in msg and "ec29112dd5afa0611ce80d1b7f02629c" in msg and files.file_hash(raw, "md5") in msg
     assert raw.read_bytes() == b"not the labels"  # nothing silently re-fetched over it
 
 
@@ -123,8 +123,8 @@ def test_cifar10_official_pickle_format(tmp_path):
     spec = data.DATASETS["cifar10"]
     with pytest.raises(data.DataError, match="corrupt data file .*data_batch_1: md5 is"):
         data.load(spec, root=tmp_path, download=False)  # tiny files are not the official ones
-    tiny = replace(spec, train_files={f: data.md5sum(raw / f) for f in spec.train_files},
-                   test_files={f: data.md5sum(raw / f) for f in spec.test_files})
+    tiny = replace(spec, train_files={f: files.file_hash(raw / f, "md5") for f in spec.train_files},
+                   test_files={f: files.file_hash(raw / f, "md5") for f in spec.test_files})
     x, y = data.load(tiny, train=True, root=tmp_path, download=False)
     xt, yt = data.load(tiny, train=False, root=tmp_path, download=False)
     assert x.shape == (35, 3, 32, 32) and xt.shape == (7, 3, 32, 32) and y.dtype == torch.int64
