@@ -14,7 +14,9 @@ Method:
    of an H100's dense bf16 peak, 990 TFLOP/s.
 3. GPU seconds of a step = CPU seconds x R_cpu / R_gpu (the step is assumed to use the GPU as
    (in)efficiently as it uses the CPU, relative to the ConvNet-3 step) + kernels x 5 us
-   (launch-bound small kernels; no overlap of launch and compute is assumed).
+   (launch-bound small kernels; no overlap of launch and compute is assumed). The CPU is shared
+   and its load varies, so CPU seconds x R_cpu is taken as (the step's time / the ConvNet-3
+   step's time, timed right before it) x the ConvNet-3 step's FLOPs.
 4. A stage's GPU time = sum over its steps (counts from ``gdd/profiles.py``'s gpu profile and the
    stage functions of ``gdd/reproduce.py``) + generator checkpoints (the CPU time of saving one)
    + a fixed 20 s per stage call (process start, CUDA initialisation, data decoding).
@@ -35,7 +37,7 @@ from unittest import mock
 import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import flop_registry
 
 from gdd import augment, evaluate, pool
 from gdd.data import normalize
@@ -53,49 +55,61 @@ DATASET = "mnist"               # 1 x 32 x 32; Fashion-MNIST has the same sizes
 TRAIN_SIZE, TEST_SIZE = 60_000, 10_000
 
 
-class KernelCount(TorchDispatchMode):
-    """Counts the aten operations that would launch a kernel: everything but views and
-    allocations (an approximation of CUDA kernel launches)."""
+class Count(TorchDispatchMode):
+    """Counts FLOPs (torch's own formulas, ``torch.utils.flop_counter.flop_registry``: matmuls
+    and convolutions, forward and backward) and the aten operations that would launch a kernel:
+    everything but views and allocations (an approximation of CUDA kernel launches)."""
 
     SKIP = {"empty", "empty_strided", "empty_like", "detach", "lift_fresh", "_local_scalar_dense", "alias",
             "set_", "resize_"}
 
     def __init__(self):
         super().__init__()
-        self.n = 0
+        self.flops, self.kernels = 0, 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
         if not func.is_view and func.overloadpacket.__name__ not in self.SKIP:
-            self.n += 1
-        return func(*args, **(kwargs or {}))
+            self.kernels += 1
+        if func.overloadpacket in flop_registry:
+            self.flops += flop_registry[func.overloadpacket](*args, **kwargs, out_val=out)
+        return out
 
 
 @dataclass
 class Step:
     name: str
     cpu_s: float        # median wall time on this CPU
+    rel: float          # median of (its time / the ConvNet-3 reference step's time just before)
     flops: float        # forward + backward
     kernels: int
 
-    def gpu_s(self, r_cpu: float, share: float) -> float:
-        return self.cpu_s * r_cpu / (share * PEAK_BF16) + self.kernels * LAUNCH_S
+    def gpu_s(self, ref_flops: float, share: float) -> float:
+        """CPU time scaled by the rate ratio, + launches: rel x (reference FLOPs / R_gpu) + k x 5 us."""
+        return self.rel * ref_flops / (share * PEAK_BF16) + self.kernels * LAUNCH_S
 
 
-def measure(name: str, step, repeats: int) -> Step:
-    """Time ``step()`` (after one untimed call), count its FLOPs and kernels (one more call,
-    with foreach optimisers as on CUDA)."""
-    step()
-    seconds = []
+def measure(name: str, step, repeats: int, reference=None) -> Step:
+    """Count ``step()``'s FLOPs and kernels on a first (warm-up) call, with foreach optimisers as
+    on CUDA, then time ``repeats`` more calls (median), each right after a call of
+    ``reference`` (the ConvNet-3 step), so that the ratio cancels the load of the shared CPU."""
+    with Count() as count:
+        step()
+    seconds, ratios = [], []
     for _ in range(repeats):
+        t_ref = 0.0
+        if reference is not None:
+            t0 = time.perf_counter()
+            reference()
+            t_ref = time.perf_counter() - t0
         t0 = time.perf_counter()
         step()
         seconds.append(time.perf_counter() - t0)
-    flops, kernels = FlopCounterMode(display=False), KernelCount()
-    with flops, kernels:
-        step()
-    print(f"  {name:<28} {statistics.median(seconds):8.3f} s  {flops.get_total_flops() / 1e9:9.1f} GFLOP  "
-          f"{kernels.n:6d} kernels", flush=True)
-    return Step(name, statistics.median(seconds), flops.get_total_flops(), kernels.n)
+        ratios.append(seconds[-1] / t_ref if reference is not None else 1.0)
+    print(f"  {name:<34} {statistics.median(seconds):8.3f} s  x{statistics.median(ratios):7.2f} ref  "
+          f"{count.flops / 1e9:9.1f} GFLOP  {count.kernels:6d} kernels", flush=True)
+    return Step(name, statistics.median(seconds), statistics.median(ratios), count.flops, count.kernels)
 
 
 def images(n: int, channels: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -253,7 +267,7 @@ def stage_work(p) -> dict[str, dict[str, float]]:
     def evaluation(model: str, ipc: int) -> dict[str, float]:
         """One evaluation (experiments.eval_config): its epochs of K networks, then K tests."""
         epochs = p.epochs_for(ipc) if model == "convnet3" else (p.cross_epochs or p.epochs_for(ipc))
-        return {f"eval {model} ipc{ipc} (x5 together)": epochs, f"test {model} ({TEST_SIZE} images)": runs}
+        return {f"eval {model} ipc{ipc} (x5 together)": epochs, f"test {model} (1000 images)": runs * TEST_SIZE / 1000}
 
     def add(total: dict, part: dict) -> dict:
         for k, v in part.items():
@@ -316,9 +330,10 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     print(f"CPU steps at the gpu profile's sizes ({torch.get_num_threads()} threads):", flush=True)
     foreach = {name: partial(getattr(torch.optim, name), foreach=True) for name in ("SGD", "Adam")}
-    m = partial(measure, repeats=args.repeats)
     with mock.patch.multiple(torch.optim, **foreach):  # optimisers as on CUDA (multi-tensor kernels)
-        ref = m("convnet3 train step", supervised_step(make_model("convnet3", 1, 10), 256))
+        reference = supervised_step(make_model("convnet3", 1, 10), 256)
+        ref = measure("convnet3 train step", reference, args.repeats)
+        m = partial(measure, repeats=args.repeats, reference=reference)
         steps = [ref,
                  m("gan step", generator_step(p.gan_width, p.gan_batch, p.gan_noise)),
                  m("cgan distill step", generator_step(p.gan_width, p.distill_batch, p.gan_noise))]
@@ -326,19 +341,21 @@ def main(argv=None) -> int:
                                                                     p.pool_width)) for name in p.pool]
         steps += by_pool
         steps.append(Step("pool distill step (mean)", statistics.mean(s.cpu_s for s in by_pool),
-                          statistics.mean(s.flops for s in by_pool), round(statistics.mean(s.kernels for s in by_pool))))
+                          statistics.mean(s.rel for s in by_pool), statistics.mean(s.flops for s in by_pool),
+                          round(statistics.mean(s.kernels for s in by_pool))))
         steps.append(m("bench gan step", generator_step(196, 64, 100)))
         steps.append(m("bench pool distill step", generator_step(196, 64, 100, "convnet3", 32)))
         for model, ipcs in [("convnet3", p.ipcs)] + [(c, (10,)) for c in p.cross_models if c != "convnet3"]:
             for ipc in ipcs:
                 one = m(f"eval {model} ipc{ipc} (1 network)", eval_epoch(model, ipc, False))
-                kernels = KernelCount()
-                with kernels:
-                    eval_epoch(model, ipc, True)()
-                # five networks: five times the CPU time of one, the kernels of one vmapped step
-                steps.append(Step(f"eval {model} ipc{ipc} (x5 together)", 5 * one.cpu_s, 5 * one.flops, kernels.n))
-                print(f"  {'  x5 together: kernels':<28} {kernels.n:27d}", flush=True)
-            steps.append(m(f"test {model} ({TEST_SIZE} images)", forward_pass(make_model(model, 1, 10), TEST_SIZE)))
+                with Count() as count:  # kernels do not depend on the batch size: one step at IPC 1
+                    eval_epoch(model, 1, True)()
+                kernels = count.kernels * -(-10 * ipc // 256)
+                # five networks: five times the CPU time of one, the kernels of one vmapped epoch
+                steps.append(Step(f"eval {model} ipc{ipc} (x5 together)", 5 * one.cpu_s, 5 * one.rel, 5 * one.flops,
+                                  kernels))
+                print(f"  {'  x5 together (vmap): kernels':<34} {kernels:33d}", flush=True)
+            steps.append(m(f"test {model} (1000 images)", forward_pass(make_model(model, 1, 10), 1000)))
         teacher = make_model(p.teacher_model, 1, 10, width=p.teacher_width)
         student = make_model(p.student_model, 1, 10, width=p.student_width)
         steps += [m("teacher step", supervised_step(teacher, 128, 0.1)),
@@ -348,19 +365,20 @@ def main(argv=None) -> int:
                   m("kd student step", kd_student_step(student, p.datafree_batch)),
                   m("synthesis step", synthesis_step(p.datafree_gen_width, p.datafree_syn_batch, teacher, student)),
                   m("student forward (1000 images)", forward_pass(student, 1000))]
-    steps.append(Step("checkpoint", checkpoint_seconds(p.gan_width), 0.0, 0))
+    steps.append(Step("checkpoint", checkpoint_seconds(p.gan_width), 0.0, 0.0, 0))  # disk time, not scaled
     by_name = {s.name: s for s in steps}
     r_cpu = ref.flops / ref.cpu_s
-    print(f"\nthis CPU's achieved rate on the ConvNet-3 training step: {r_cpu / 1e9:.1f} GFLOP/s; assumed H100 "
+    print(f"\nthis CPU's achieved rate on the ConvNet-3 training step: {r_cpu / 1e9:.1f} GFLOP/s (shared, "
+          f"varies with load; the estimate uses time ratios to it); assumed H100 "
           f"rate {GPU_SHARES[0] * PEAK_BF16 / 1e12:.0f} / {GPU_SHARES[1] * PEAK_BF16 / 1e12:.0f} TFLOP/s "
           f"({GPU_SHARES[0]:.0%} / {GPU_SHARES[1]:.0%} of {PEAK_BF16 / 1e12:.0f})")
 
-    print("\n| step (gpu profile sizes) | CPU s | GFLOP | CPU GFLOP/s | kernels | GPU ms at 5 % | of which launches |")
+    print("\n| step (gpu profile sizes) | CPU s | x ConvNet-3 step | GFLOP | kernels | GPU ms at 5 % | of which launches |")
     print("|---|---|---|---|---|---|---|")
     for s in steps:
-        rate = f"{s.flops / s.cpu_s / 1e9:.1f}" if s.flops else "-"
-        print(f"| {s.name} | {s.cpu_s:.3f} | {s.flops / 1e9:.1f} | {rate} | {s.kernels} | "
-              f"{1e3 * s.gpu_s(r_cpu, GPU_SHARES[0]):.2f} | {1e3 * s.kernels * LAUNCH_S:.2f} |")
+        gpu_ms = 1e3 * (s.cpu_s if s.name == "checkpoint" else s.gpu_s(ref.flops, GPU_SHARES[0]))
+        print(f"| {s.name} | {s.cpu_s:.3f} | {s.rel:.2f} | {s.flops / 1e9:.1f} | {s.kernels} | "
+              f"{gpu_ms:.2f} | {1e3 * s.kernels * LAUNCH_S:.2f} |")
 
     print("\n| stage | main work | GPU min at 5 % of peak | at 10 % | flag |")
     print("|---|---|---|---|---|")
@@ -368,12 +386,12 @@ def main(argv=None) -> int:
     for stage, work in stage_work(p).items():
         minutes = []
         for share in GPU_SHARES:
-            seconds = STAGE_OVERHEAD_S + sum(n * (by_name[k].cpu_s if k == "checkpoint" else by_name[k].gpu_s(r_cpu, share))
+            seconds = STAGE_OVERHEAD_S + sum(n * (by_name[k].cpu_s if k == "checkpoint" else by_name[k].gpu_s(ref.flops, share))
                                              for k, n in work.items())
             minutes.append(seconds / 60)
         totals = [t + mnt for t, mnt in zip(totals, minutes)]
         main_work = ", ".join(f"{n:.0f} x {k}" for k, n in sorted(work.items(), key=lambda kv: -kv[1] * (
-            by_name[kv[0]].gpu_s(r_cpu, GPU_SHARES[0]) if kv[0] != "checkpoint" else by_name[kv[0]].cpu_s))[:3])
+            by_name[kv[0]].gpu_s(ref.flops, GPU_SHARES[0]) if kv[0] != "checkpoint" else by_name[kv[0]].cpu_s))[:3])
         flag = "**> 8 min**" if minutes[0] > 8 else ""
         print(f"| {stage} | {main_work} | {minutes[0]:.1f} | {minutes[1]:.1f} | {flag} |")
     print(f"| **total** | | **{totals[0]:.1f}** | **{totals[1]:.1f}** | target 25 min: "
