@@ -14,8 +14,10 @@ the final test accuracy are reported.
 from __future__ import annotations
 
 import copy
+import os
+import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -48,12 +50,38 @@ class EvalConfig:
                                   # vmapped (grouped) convolutions measured 2x slower on CPU
     protocol: str = field(default="fixed", metadata=ADDED)  # "fixed": evaluate_set; "dim": evaluate_generator
     eval_every: int = field(default=200, metadata=ADDED)    # "dim": epochs between test-set checks
+    # torch.compile the network of the one-at-a-time path (not the vmapped one); None: where it
+    # was measured to win (see _use_compile). Compiled rounding differs: not bit-identical to eager.
+    compile: bool | None = field(default=None, metadata=ADDED)
 
     def __post_init__(self):
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"unknown evaluation protocol {self.protocol!r}; valid: {', '.join(PROTOCOLS)}")
         if self.eval_every <= 0:
             raise ValueError(f"eval_every must be positive, got {self.eval_every}")
+
+
+# auto compile (EvalConfig.compile None): on the CPU, for evaluations of at least this many SGD
+# steps (all networks) with batches of at least this many images
+COMPILE_MIN_STEPS, COMPILE_MIN_BATCH = 500, 100
+
+
+def _use_compile(cfg: EvalConfig, device: torch.device, n: int) -> bool:
+    """Whether to compile the training of ``cfg.runs`` networks one after another on ``n``
+    images per epoch: ``cfg.compile`` if given; otherwise (auto) only where it was measured to
+    win. Measured (benchmarks/compile_eval.py, ConvNet-3, 2 shared CPU cores): x1.3-1.4 per step
+    at IPC 10 and 50 after 24-40 s of compilation (break-even after 55-125 steps; later networks
+    of the same shape reuse the compiled code), but only x1.1-1.2 at IPC 1 (batch 10), where
+    60 s of compilation take 400-2800 steps to repay. Not measured on CUDA: eager there. Auto
+    also needs a C++ compiler (inductor's ``$CXX``, default g++). None of the cpu profile's
+    evaluations (at most 400 steps, or batches of 10) reaches the threshold, so its stored
+    results stay bit-identical."""
+    if cfg.compile is not None:
+        return cfg.compile
+    bs = min(cfg.batch_size, n)
+    steps = cfg.epochs * -(-n // bs) * cfg.runs
+    return (device.type == "cpu" and bs >= COMPILE_MIN_BATCH and steps >= COMPILE_MIN_STEPS
+            and shutil.which(os.environ.get("CXX", "g++")) is not None)
 
 
 def _autocast(device: torch.device):
@@ -119,22 +147,30 @@ def _train_together(models, x, y, families, cfg, generators, progress):
     return base, params, buffers
 
 
+def _sgd_step(net, opt, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+    """One step of cross-entropy on (images B x C x 32 x 32, labels B); the loss (0-dim, on
+    the device: reading it is left to the caller)."""
+    with _autocast(xb.device):
+        loss = F.cross_entropy(net(xb).float(), yb)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss
+
+
 def _fit(model, epoch_batches, cfg, progress, schedule: bool, after_epoch=None):
     """SGD (cfg.lr, momentum, weight decay) on the (augmented images, labels) batches that
     ``epoch_batches(epoch)`` yields, for every epoch of ``progress``; lr x0.1 from half the
     epochs on if ``schedule``; ``after_epoch(epoch)`` after each epoch (it may test the model)."""
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    net = torch.compile(model) if cfg.compile else model  # shares model's parameters; None: eager
     for epoch in progress:
         if schedule and epoch == cfg.epochs // 2:
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * 0.1
         model.train()
         for xb, yb in epoch_batches(epoch):
-            with _autocast(xb.device):
-                loss = F.cross_entropy(model(xb).float(), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            loss = _sgd_step(net, opt, xb, yb)
         if _show_loss(epoch, cfg.epochs):
             progress.set_postfix(loss=f"{loss.item():.3f}")
         if after_epoch is not None:
@@ -142,8 +178,9 @@ def _fit(model, epoch_batches, cfg, progress, schedule: bool, after_epoch=None):
     return model
 
 
-def _train_one(model, x, y, families, cfg, generator, progress):
-    """Train ``model`` on the fixed set (x, y), the standard protocol."""
+def _fixed_batches(x, y, families, cfg, generator):
+    """The standard protocol's data for one network: ``epoch_batches(epoch)`` yields the fixed
+    set (x, y) in a fresh random order, in batches of min(batch_size, N), each with its DSA draw."""
     bs = min(cfg.batch_size, len(x))
 
     def epoch_batches(epoch):
@@ -151,7 +188,12 @@ def _train_one(model, x, y, families, cfg, generator, progress):
         for idx, draw in zip(to_device(perm, x.device).split(bs), draws):
             yield (x[idx] if draw is None else augment.apply(x[idx], draw)), y[idx]
 
-    return _fit(model, epoch_batches, cfg, progress, schedule=True)
+    return epoch_batches
+
+
+def _train_one(model, x, y, families, cfg, generator, progress):
+    """Train ``model`` on the fixed set (x, y), the standard protocol."""
+    return _fit(model, _fixed_batches(x, y, families, cfg, generator), cfg, progress, schedule=True)
 
 
 def accuracy(model, x_test, y_test, batch: int = 1000) -> float:
@@ -208,11 +250,14 @@ def evaluate_set(images: torch.Tensor, labels: torch.Tensor, test_images: torch.
         base, params, buffers = _train_together(models, x, y, families, cfg, generators,
                                                 bar(f"{cfg.model} x{cfg.runs}"))
         accs = (_accuracy_together(base, params, buffers, x_test, y_test) * 100).tolist()
+        compiled = False
     else:
-        accs = [100 * accuracy(_train_one(m, x, y, families, cfg, g, bar(f"{cfg.model} run {k}")), x_test, y_test)
+        compiled = _use_compile(cfg, device, len(x))
+        accs = [100 * accuracy(_train_one(m, x, y, families, replace(cfg, compile=compiled), g,
+                                          bar(f"{cfg.model} run {k}")), x_test, y_test)
                 for k, (m, g) in enumerate(zip(models, generators))]
     return {"accuracies": accs, **_summary(accs), "wall_time_s": time.time() - start, "train_size": len(images),
-            "eval": asdict(cfg)}
+            "eval": asdict(cfg), "compiled": compiled}
 
 
 def _generator_batches(G: Generator, ipc: int, dataset: str, families, cfg: EvalConfig,
@@ -307,6 +352,7 @@ def evaluate_generator(G: Generator, ipc: int, test_images: torch.Tensor, test_l
     y_test = test_labels.to(device)
     families = augment.families_for(dataset)
     models, generators = _fresh_networks(cfg, spec, device)
+    train_cfg = replace(cfg, compile=_use_compile(cfg, device, spec.num_classes * ipc))
     checks = []
     for k, (model, g) in enumerate(zip(models, generators)):
         run_checks = []
@@ -316,7 +362,7 @@ def evaluate_generator(G: Generator, ipc: int, test_images: torch.Tensor, test_l
                 run_checks.append([epoch + 1, 100 * accuracy(model, x_test, y_test)])
 
         bar = tqdm(range(cfg.epochs), desc=f"{cfg.model} run {k} (dim)", disable=not progress, leave=False)
-        _fit(model, _generator_batches(G, ipc, dataset, families, cfg, g, device), cfg, bar, schedule=False,
+        _fit(model, _generator_batches(G, ipc, dataset, families, cfg, g, device), train_cfg, bar, schedule=False,
              after_epoch=check)
         checks.append(run_checks)
     finals = [c[-1][1] for c in checks]
@@ -326,4 +372,4 @@ def evaluate_generator(G: Generator, ipc: int, test_images: torch.Tensor, test_l
     return {"accuracies": finals, **_summary(finals), "best": best, "best_mean": summary_best["mean"],
             "best_std": summary_best["std"], "checks": checks, "ipc": ipc, "samples_per_epoch": n,
             "steps_per_epoch": -(-n // min(cfg.batch_size, n)), "wall_time_s": time.time() - start,
-            "eval": asdict(cfg)}
+            "eval": asdict(cfg), "compiled": train_cfg.compile}

@@ -137,3 +137,31 @@ def test_protocol_is_checked_and_new_fields_keep_stored_keys():
     assert set(as_dict(EvalConfig())) == {"model", "epochs", "runs", "batch_size", "lr", "momentum", "weight_decay",
                                           "dsa", "seed", "together"}
     assert as_dict(EvalConfig(protocol="dim"))["protocol"] == "dim"
+
+
+def test_compile_only_where_it_was_measured_to_win(monkeypatch):
+    """EvalConfig.compile None compiles only long CPU evaluations with batches of >= 100 images
+    (benchmarks/compile_eval.py); never the short ones of the tests or of the cpu profile."""
+    from gdd.evaluate import _use_compile
+    from gdd.profiles import get_profile
+    monkeypatch.setattr("shutil.which", lambda name: "/usr/bin/" + name)
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert _use_compile(EvalConfig(epochs=300, runs=5), cpu, 100)
+    assert not _use_compile(EvalConfig(epochs=300, runs=5), cuda, 100)   # not measured on CUDA
+    assert not _use_compile(EvalConfig(epochs=1000, runs=5), cpu, 10)    # IPC 1: batches of 10
+    assert not _use_compile(EvalConfig(epochs=300, runs=5, compile=False), cpu, 100)
+    assert _use_compile(EvalConfig(epochs=1, runs=1, compile=True), cpu, 10)
+    p = get_profile("cpu")
+    assert not any(_use_compile(EvalConfig(epochs=p.epochs_for(ipc), runs=p.eval_runs), cpu, 10 * ipc) for ipc in p.ipcs)
+    monkeypatch.setattr("shutil.which", lambda name: None)                 # no C++ compiler
+    assert not _use_compile(EvalConfig(epochs=300, runs=5), cpu, 100)
+
+
+def test_compile_flag_wraps_the_network(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: calls.append(model) or model)
+    x, y = torch.rand(10, 1, 32, 32), torch.arange(10)
+    assert not evaluate_set(x, y, x, y, "mnist", EvalConfig(epochs=1, runs=1), progress=False)["compiled"]
+    assert calls == []
+    r = evaluate_set(x, y, x, y, "mnist", EvalConfig(epochs=1, runs=1, compile=True, together=False), progress=False)
+    assert r["compiled"] and len(calls) == 1

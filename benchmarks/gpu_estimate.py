@@ -1,0 +1,403 @@
+"""An estimate of the ``gpu`` profile's GPU-minutes per stage, from CPU timings (prints tables).
+
+No GPU was lent to the session that wrote this, so every figure here is measured on the CPU
+and scaled; nothing is a GPU measurement.
+
+Method:
+1. Each kind of step the gpu profile runs is executed on this CPU at the profile's sizes (1
+   channel, 32 x 32, the profile's widths and batches), with the package's own models and
+   losses: its median wall time over ``--repeats`` runs after a warm-up, its FLOPs (forward and
+   backward, ``torch.utils.flop_counter``) and its kernels (aten operations that are not views,
+   counted by a dispatch mode, with ``foreach`` optimisers as on CUDA).
+2. The CPU's achieved rate R_cpu is the FLOP rate of the ConvNet-3 training step (width 128,
+   batch 256). The GPU's achieved rate R_gpu is assumed to be 5 % (conservative) or 10 %
+   of an H100's dense bf16 peak, 990 TFLOP/s.
+3. GPU seconds of a step = CPU seconds x R_cpu / R_gpu (the step is assumed to use the GPU as
+   (in)efficiently as it uses the CPU, relative to the ConvNet-3 step) + kernels x 5 us
+   (launch-bound small kernels; no overlap of launch and compute is assumed). The CPU is shared
+   and its load varies, so CPU seconds x R_cpu is taken as (the step's time / the ConvNet-3
+   step's time, timed right before it) x the ConvNet-3 step's FLOPs.
+4. A stage's GPU time = sum over its steps (counts from ``gdd/profiles.py``'s gpu profile and the
+   stage functions of ``gdd/reproduce.py``) + generator checkpoints (the CPU time of saving one)
+   + a fixed 20 s per stage call (process start, CUDA initialisation, data decoding).
+
+  python benchmarks/gpu_estimate.py [--repeats 2] [--threads N]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from unittest import mock
+
+import torch
+import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
+
+from gdd import augment, evaluate, pool
+from gdd.data import normalize
+from gdd.datafree.synthesis import BNStatsLoss, InversionGenerator, kl_per_sample
+from gdd.gan import Critic, Generator, critic_loss, from_unit, generator_gan_loss, to_unit
+from gdd.losses import global_loss, local_loss
+from gdd.models import make_model
+from gdd.profiles import get_profile
+
+PEAK_BF16 = 990e12              # H100 SXM dense bf16, FLOP/s
+GPU_SHARES = (0.05, 0.10)       # achieved share of the peak: conservative, optimistic
+LAUNCH_S = 5e-6                 # per kernel
+STAGE_OVERHEAD_S = 20.0         # per stage call: process start, CUDA init, data decoding
+DATASET = "mnist"               # 1 x 32 x 32; Fashion-MNIST has the same sizes
+TRAIN_SIZE, TEST_SIZE = 60_000, 10_000
+
+
+class Count(TorchDispatchMode):
+    """Counts FLOPs (torch's own formulas, ``torch.utils.flop_counter.flop_registry``: matmuls
+    and convolutions, forward and backward) and the aten operations that would launch a kernel:
+    everything but views and allocations (an approximation of CUDA kernel launches)."""
+
+    SKIP = {"empty", "empty_strided", "empty_like", "detach", "lift_fresh", "_local_scalar_dense", "alias",
+            "set_", "resize_"}
+
+    def __init__(self):
+        super().__init__()
+        self.flops, self.kernels = 0, 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if not func.is_view and func.overloadpacket.__name__ not in self.SKIP:
+            self.kernels += 1
+        if func.overloadpacket in flop_registry:
+            self.flops += flop_registry[func.overloadpacket](*args, **kwargs, out_val=out)
+        return out
+
+
+@dataclass
+class Step:
+    name: str
+    cpu_s: float        # median wall time on this CPU
+    rel: float          # median of (its time / the ConvNet-3 reference step's time just before)
+    flops: float        # forward + backward
+    kernels: int
+
+    def gpu_s(self, ref_flops: float, share: float) -> float:
+        """CPU time scaled by the rate ratio, + launches: rel x (reference FLOPs / R_gpu) + k x 5 us."""
+        return self.rel * ref_flops / (share * PEAK_BF16) + self.kernels * LAUNCH_S
+
+
+def measure(name: str, step, repeats: int, reference=None) -> Step:
+    """Count ``step()``'s FLOPs and kernels on a first (warm-up) call, with foreach optimisers as
+    on CUDA, then time ``repeats`` more calls (median), each right after a call of
+    ``reference`` (the ConvNet-3 step), so that the ratio cancels the load of the shared CPU."""
+    with Count() as count:
+        step()
+    seconds, ratios = [], []
+    for _ in range(repeats):
+        t_ref = 0.0
+        if reference is not None:
+            t0 = time.perf_counter()
+            reference()
+            t_ref = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        step()
+        seconds.append(time.perf_counter() - t0)
+        ratios.append(seconds[-1] / t_ref if reference is not None else 1.0)
+    print(f"  {name:<34} {statistics.median(seconds):8.3f} s  x{statistics.median(ratios):7.2f} ref  "
+          f"{count.flops / 1e9:9.1f} GFLOP  {count.kernels:6d} kernels", flush=True)
+    return Step(name, statistics.median(seconds), statistics.median(ratios), count.flops, count.kernels)
+
+
+def images(n: int, channels: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.rand(n, channels, 32, 32), torch.arange(n) % 10
+
+
+# ---- the steps, at the gpu profile's sizes (each mirrors one iteration of its loop) ----
+
+def supervised_step(model, batch: int, lr: float = 0.01):
+    """One SGD step of cross-entropy on a normalised, channels-last batch (ConvNet-3 reference,
+    teacher, reference students, pool-model warm-up)."""
+    model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr, momentum=0.9, weight_decay=5e-4)
+    x, y = images(batch)
+    x = normalize(x, DATASET).contiguous(memory_format=torch.channels_last)
+
+    def step():
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def generator_step(width: int, batch: int, noise: int, pool_name: str | None = None, pool_width: int = 32):
+    """One step of ``gdd/distill.py``'s loop: a critic step (WGAN-GP + class CE), then, when
+    matching with ``pool_name``, an SGD step of the pool model on an augmented real batch and
+    the matching losses through one shared augmentation draw, then the generator step."""
+    G, D = Generator(1, 10, width, noise), Critic(1, 10, width)
+    opt_g, opt_d = (torch.optim.Adam(m.parameters(), 1e-4, betas=(0.0, 0.9)) for m in (G, D))
+    xr, yr = images(batch)
+    fam, g = augment.families_for(DATASET), torch.Generator().manual_seed(0)
+    model, layer = pool.build(pool_name, 1, 10, pool_width) if pool_name else (None, None)
+    model_opt = torch.optim.SGD(model.parameters(), 0.01, momentum=0.9, weight_decay=5e-4) if model else None
+
+    def step():
+        fake = G(torch.randn(batch, noise), yr)
+        d_loss, _ = critic_loss(D, from_unit(xr), fake, yr, 10.0)
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        g_loss, _ = generator_gan_loss(D, fake, yr)
+        if model is not None:
+            real_in = normalize(xr, DATASET)
+            pool_loss = F.cross_entropy(model(augment.augment(real_in, fam, g)), yr)
+            model_opt.zero_grad(set_to_none=True)
+            pool_loss.backward()
+            model_opt.step()
+            draw = augment.sample(batch, fam, g)
+            model.requires_grad_(False)
+            with torch.no_grad():
+                rl, rf = model.forward_with(augment.apply(real_in, draw), layer)
+            sl, sf = model.forward_with(augment.apply(normalize(to_unit(fake), DATASET), draw), layer)
+            model.requires_grad_(True)
+            g_loss = g_loss + 0.01 * global_loss(rl, sl) + 0.001 * local_loss(rf, sf)
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+    return step
+
+
+def eval_epoch(model: str, ipc: int, together: bool):
+    """One epoch of ``gdd.evaluate``'s fixed protocol for one network (``together`` False) or
+    five trained together with vmap, as on CUDA (``together`` True), on classes * ipc images."""
+    x, y = images(10 * ipc)
+    x = normalize(x, DATASET).contiguous(memory_format=torch.channels_last)
+    cfg = evaluate.EvalConfig(model=model, epochs=1, runs=5 if together else 1)
+    models, gens = evaluate._fresh_networks(cfg, evaluate.get_spec(DATASET), "cpu")
+    fam = augment.families_for(DATASET)
+
+    class Once:
+        def __iter__(self):
+            yield 0
+
+        def set_postfix(self, **_):
+            pass
+
+    if together:
+        return lambda: evaluate._train_together(models, x, y, fam, cfg, gens, Once())
+    return lambda: evaluate._train_one(models[0], x, y, fam, cfg, gens[0], Once())
+
+
+def forward_pass(model, n: int):
+    """Inference on ``n`` images in batches of 1000 (test passes, priority refreshes)."""
+    model.eval()
+    x, _ = images(n)
+
+    def step():
+        with torch.no_grad():
+            for i in range(0, n, 1000):
+                model(x[i:i + 1000])
+    return step
+
+
+def synthesis_step(gen_width: int, batch: int, teacher, student):
+    """One synthesis step of ``gdd/datafree/train.py``: x = g(z, y), the teacher's BN-statistics
+    loss, task and adversarial terms, generator backward and Adam step."""
+    G = InversionGenerator(1, 10, gen_width, 128)
+    opt = torch.optim.Adam(G.parameters(), 3e-3, betas=(0.5, 0.999))
+    teacher.eval().requires_grad_(False)
+    student.eval().requires_grad_(False)
+    y = torch.arange(batch) % 10
+    bn = BNStatsLoss(teacher)
+
+    def step():
+        x = G(torch.randn(batch, 128), y)
+        bn.reset()
+        t_logits, s_logits = teacher(normalize(x, DATASET)), student(normalize(x, DATASET))
+        loss = 0.1 * bn.loss() + F.cross_entropy(t_logits, y) - kl_per_sample(t_logits, s_logits).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def kd_student_step(student, batch: int):
+    """One student step of the data-free loop: KL to cached teacher logits, SGD."""
+    student.train()
+    opt = torch.optim.SGD(student.parameters(), 0.05, momentum=0.9, weight_decay=5e-4)
+    x, _ = images(batch)
+    x = normalize(x, DATASET)
+    t_logits = torch.randn(batch, 10)
+
+    def step():
+        loss = kl_per_sample(t_logits, student(x), 4.0).mean() * 16
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def checkpoint_seconds(width: int) -> float:
+    """CPU seconds to save a generator run's checkpoint (G, critic, both Adam states)."""
+    G, D = Generator(1, 10, width), Critic(1, 10, width)
+    opts = [torch.optim.Adam(m.parameters()) for m in (G, D)]
+    for m, o in zip((G, D), opts):  # materialise the Adam states
+        sum(p.sum() for p in m.parameters()).backward()
+        o.step()
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.perf_counter()
+        torch.save({"G": G.state_dict(), "D": D.state_dict(), "opt_g": opts[0].state_dict(),
+                    "opt_d": opts[1].state_dict()}, Path(d) / "checkpoint.pt")
+        return time.perf_counter() - t0
+
+
+# ---- what each stage of `gdd reproduce --profile gpu` runs ----
+
+def stage_work(p) -> dict[str, dict[str, float]]:
+    """stage -> {step name: count}; read from the profile, following gdd/reproduce.py (results
+    that an earlier stage already stored are not counted again)."""
+    gan_steps = p.gan_epochs * ((p.gan_train_size or TRAIN_SIZE) // p.gan_batch)
+    distill = p.distill_epochs * p.distill_steps_per_epoch
+    runs = p.eval_runs
+
+    def evaluation(model: str, ipc: int) -> dict[str, float]:
+        """One evaluation (experiments.eval_config): its epochs of K networks, then K tests."""
+        epochs = p.epochs_for(ipc) if model == "convnet3" else (p.cross_epochs or p.epochs_for(ipc))
+        return {f"eval {model} ipc{ipc} (x5 together)": epochs, f"test {model} (1000 images)": runs * TEST_SIZE / 1000}
+
+    def add(total: dict, part: dict) -> dict:
+        for k, v in part.items():
+            total[k] = total.get(k, 0) + v
+        return total
+
+    def table1_dataset() -> dict:
+        work = {"gan step": gan_steps, "cgan distill step": distill, "pool distill step (mean)": 2 * distill,
+                "checkpoint": (gan_steps + 3 * distill) / p.checkpoint_every}
+        for ipc in p.ipcs:
+            for _ in range(4):  # random, cgan, dim, gdd
+                add(work, evaluation("convnet3", ipc))
+        return work
+
+    figure3 = {"pool distill step (mean)": (len(p.ablation_lambdas) - 1 + 2) * distill,
+               "checkpoint": (len(p.ablation_lambdas) + 1) * distill / p.checkpoint_every}
+    for _ in range(len(p.ablation_lambdas) - 1):
+        add(figure3, evaluation("convnet3", 1))
+    for ipc in (1, 10):
+        for _ in range(2):
+            add(figure3, evaluation("convnet3", ipc))
+    table2 = {f"pool distill step ({m})": distill for m in p.cross_matchers}
+    table2["checkpoint"] = len(p.cross_matchers) * distill / p.checkpoint_every
+    for m in p.cross_models:
+        for _ in range(len(p.cross_matchers) + (m != "convnet3")):  # random convnet3 is Table 1's
+            add(table2, evaluation(m, 10))
+    # data-free, per dataset (gdd/datafree/experiments.py): the teacher; references scratch and
+    # kd_real (iters real-data steps each); adv (a synthesis every step), four small-scale methods
+    # (every synth_every-th step) and the two matched runs (synth_every x iters steps)
+    it, every = p.datafree_iters, p.datafree_synth_every
+    teacher_steps = p.teacher_epochs * TRAIN_SIZE // 128
+    kd_steps = 5 * it + 2 * every * it
+    refreshes = 2 * it // 100 + every * it // 100      # ssdkd, ssdkd_nophi, matched ssdkd: every 100 steps
+    buffer = round(p.datafree_buffer_frac * TRAIN_SIZE)
+    datafree = {"teacher step": teacher_steps, "student step (real)": 2 * it, "teacher forward (kd_real batch)": it,
+                "kd student step": kd_steps, "synthesis step": it + 4 * -(-it // every) + 2 * it,
+                "student forward (1000 images)": refreshes * buffer / 1000 + kd_steps / p.datafree_eval_every * TEST_SIZE / 1000,
+                "checkpoint": (teacher_steps / 200 + kd_steps / p.datafree_checkpoint_every)}
+    # figures: generators and grids are table1's (stored); gradient_shares trains 3 pool models for
+    # 50 steps and takes 5 batches of gradients, per dataset: counted as full distillation steps
+    figures = {"pool distill step (mean)": 2 * 3 * 55}
+    # bench ("full" scale, gdd/bench.py): 3 + 50 ConvNet-3 steps; 1 + 50 evaluation epochs of 5
+    # networks together and apart (apart counted as together); GAN 2 + 50 steps, distillation
+    # 2 + 50 steps; host_waits: 20 evaluation epochs, 2 + 20 distillation steps (width 196, batch 64)
+    bench = {"convnet3 train step": 53, "eval convnet3 ipc10 (x5 together)": 2 * 51 + 20, "bench gan step": 56,
+             "bench pool distill step": 70}
+    return {"bench": bench, "table1 mnist": table1_dataset(), "table1 fashion_mnist": table1_dataset(),
+            "figures": figures, "figure3": figure3, "table2": table2, "datafree mnist": datafree,
+            "datafree fashion_mnist": dict(datafree)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=2, help="timed calls per step (after one warm-up call)")
+    ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    p = get_profile("gpu")
+    torch.manual_seed(0)
+    print(f"CPU steps at the gpu profile's sizes ({torch.get_num_threads()} threads):", flush=True)
+    foreach = {name: partial(getattr(torch.optim, name), foreach=True) for name in ("SGD", "Adam")}
+    with mock.patch.multiple(torch.optim, **foreach):  # optimisers as on CUDA (multi-tensor kernels)
+        reference = supervised_step(make_model("convnet3", 1, 10), 256)
+        ref = measure("convnet3 train step", reference, args.repeats)
+        m = partial(measure, repeats=args.repeats, reference=reference)
+        steps = [ref,
+                 m("gan step", generator_step(p.gan_width, p.gan_batch, p.gan_noise)),
+                 m("cgan distill step", generator_step(p.gan_width, p.distill_batch, p.gan_noise))]
+        by_pool = [m(f"pool distill step ({name})", generator_step(p.gan_width, p.distill_batch, p.gan_noise, name,
+                                                                    p.pool_width)) for name in p.pool]
+        steps += by_pool
+        steps.append(Step("pool distill step (mean)", statistics.mean(s.cpu_s for s in by_pool),
+                          statistics.mean(s.rel for s in by_pool), statistics.mean(s.flops for s in by_pool),
+                          round(statistics.mean(s.kernels for s in by_pool))))
+        steps.append(m("bench gan step", generator_step(196, 64, 100)))
+        steps.append(m("bench pool distill step", generator_step(196, 64, 100, "convnet3", 32)))
+        for model, ipcs in [("convnet3", p.ipcs)] + [(c, (10,)) for c in p.cross_models if c != "convnet3"]:
+            for ipc in ipcs:
+                one = m(f"eval {model} ipc{ipc} (1 network)", eval_epoch(model, ipc, False))
+                with Count() as count:  # kernels do not depend on the batch size: one step at IPC 1
+                    eval_epoch(model, 1, True)()
+                kernels = count.kernels * -(-10 * ipc // 256)
+                # five networks: five times the CPU time of one, the kernels of one vmapped epoch
+                steps.append(Step(f"eval {model} ipc{ipc} (x5 together)", 5 * one.cpu_s, 5 * one.rel, 5 * one.flops,
+                                  kernels))
+                print(f"  {'  x5 together (vmap): kernels':<34} {kernels:33d}", flush=True)
+            steps.append(m(f"test {model} (1000 images)", forward_pass(make_model(model, 1, 10), 1000)))
+        teacher = make_model(p.teacher_model, 1, 10, width=p.teacher_width)
+        student = make_model(p.student_model, 1, 10, width=p.student_width)
+        steps += [m("teacher step", supervised_step(teacher, 128, 0.1)),
+                  m("student step (real)", supervised_step(make_model(p.student_model, 1, 10, width=p.student_width),
+                                                           p.datafree_batch, 0.05)),
+                  m("teacher forward (kd_real batch)", forward_pass(teacher, p.datafree_batch)),
+                  m("kd student step", kd_student_step(student, p.datafree_batch)),
+                  m("synthesis step", synthesis_step(p.datafree_gen_width, p.datafree_syn_batch, teacher, student)),
+                  m("student forward (1000 images)", forward_pass(student, 1000))]
+    steps.append(Step("checkpoint", checkpoint_seconds(p.gan_width), 0.0, 0.0, 0))  # disk time, not scaled
+    by_name = {s.name: s for s in steps}
+    r_cpu = ref.flops / ref.cpu_s
+    print(f"\nthis CPU's achieved rate on the ConvNet-3 training step: {r_cpu / 1e9:.1f} GFLOP/s (shared, "
+          f"varies with load; the estimate uses time ratios to it); assumed H100 "
+          f"rate {GPU_SHARES[0] * PEAK_BF16 / 1e12:.0f} / {GPU_SHARES[1] * PEAK_BF16 / 1e12:.0f} TFLOP/s "
+          f"({GPU_SHARES[0]:.0%} / {GPU_SHARES[1]:.0%} of {PEAK_BF16 / 1e12:.0f})")
+
+    print("\n| step (gpu profile sizes) | CPU s | x ConvNet-3 step | GFLOP | kernels | GPU ms at 5 % | of which launches |")
+    print("|---|---|---|---|---|---|---|")
+    for s in steps:
+        gpu_ms = 1e3 * (s.cpu_s if s.name == "checkpoint" else s.gpu_s(ref.flops, GPU_SHARES[0]))
+        print(f"| {s.name} | {s.cpu_s:.3f} | {s.rel:.2f} | {s.flops / 1e9:.1f} | {s.kernels} | "
+              f"{gpu_ms:.2f} | {1e3 * s.kernels * LAUNCH_S:.2f} |")
+
+    print("\n| stage | main work | GPU min at 5 % of peak | at 10 % | flag |")
+    print("|---|---|---|---|---|")
+    totals = [0.0, 0.0]
+    for stage, work in stage_work(p).items():
+        minutes = []
+        for share in GPU_SHARES:
+            seconds = STAGE_OVERHEAD_S + sum(n * (by_name[k].cpu_s if k == "checkpoint" else by_name[k].gpu_s(ref.flops, share))
+                                             for k, n in work.items())
+            minutes.append(seconds / 60)
+        totals = [t + mnt for t, mnt in zip(totals, minutes)]
+        main_work = ", ".join(f"{n:.0f} x {k}" for k, n in sorted(work.items(), key=lambda kv: -kv[1] * (
+            by_name[kv[0]].gpu_s(ref.flops, GPU_SHARES[0]) if kv[0] != "checkpoint" else by_name[kv[0]].cpu_s))[:3])
+        flag = "**> 8 min**" if minutes[0] > 8 else ""
+        print(f"| {stage} | {main_work} | {minutes[0]:.1f} | {minutes[1]:.1f} | {flag} |")
+    print(f"| **total** | | **{totals[0]:.1f}** | **{totals[1]:.1f}** | target 25 min: "
+          f"{'over' if totals[0] > 25 else 'within'} at 5 %, {'over' if totals[1] > 25 else 'within'} at 10 % |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
