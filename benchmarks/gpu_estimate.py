@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 from unittest import mock
 
 import torch
@@ -39,7 +40,7 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
-from gdd import augment, evaluate, pool
+from gdd import augment, configs, evaluate, pool
 from gdd.data import normalize
 from gdd.datafree.synthesis import BNStatsLoss, InversionGenerator, kl_per_sample
 from gdd.gan import Critic, Generator, critic_loss, from_unit, generator_gan_loss, to_unit
@@ -255,6 +256,28 @@ def checkpoint_seconds(width: int) -> float:
         return time.perf_counter() - t0
 
 
+def settings(profile: str = "gpu") -> SimpleNamespace:
+    """The numbers of ``profile`` this estimate uses, read from the configs it builds
+    (``gdd.configs``), under the names the estimate below uses."""
+    p = get_profile(profile)
+    gan, dist = configs.gan_config(p, "mnist"), configs.distill_config(p, "mnist", "gdd")
+    df, teacher = configs.datafree_config(p, "mnist", "ssdkd"), configs.teacher_config(p, "mnist")
+    cross = next((m for m in p.cross_models if m != "convnet3"), "convnet3")
+    return SimpleNamespace(
+        ipcs=p.ipcs, cross_models=p.cross_models, cross_matchers=p.cross_matchers, ablation_lambdas=p.ablation_lambdas,
+        gan_epochs=gan.epochs, gan_train_size=gan.train_size, gan_batch=gan.batch, gan_width=gan.width,
+        gan_noise=gan.noise, checkpoint_every=gan.checkpoint_every, distill_epochs=dist.epochs,
+        distill_steps_per_epoch=dist.steps_per_epoch, distill_batch=dist.batch, pool=dist.pool,
+        pool_width=dist.pool_width, eval_runs=configs.eval_config(p, p.ipcs[0]).runs,
+        epochs_for=lambda ipc: configs.epochs_for(p, ipc), cross_epochs=configs.eval_config(p, 10, cross).epochs,
+        datafree_iters=df.iters, datafree_synth_every=df.synth_every, teacher_steps=teacher.steps,
+        datafree_buffer_size=df.buffer_size, datafree_eval_every=df.eval_every,
+        datafree_checkpoint_every=df.checkpoint_every, teacher_model=teacher.model,
+        teacher_width=teacher.model_kw["width"], student_model=df.student, student_width=df.student_kw["width"],
+        datafree_batch=df.batch, datafree_gen_width=df.gen_width, datafree_syn_batch=df.syn_batch,
+        reference_lr=configs.reference_config(p, "mnist", "scratch").lr)
+
+
 # ---- what each stage of `gdd reproduce --profile gpu` runs ----
 
 def stage_work(p) -> dict[str, dict[str, float]]:
@@ -266,7 +289,7 @@ def stage_work(p) -> dict[str, dict[str, float]]:
 
     def evaluation(model: str, ipc: int) -> dict[str, float]:
         """One evaluation (experiments.eval_config): its epochs of K networks, then K tests."""
-        epochs = p.epochs_for(ipc) if model == "convnet3" else (p.cross_epochs or p.epochs_for(ipc))
+        epochs = p.epochs_for(ipc) if model == "convnet3" else p.cross_epochs
         return {f"eval {model} ipc{ipc} (x5 together)": epochs, f"test {model} (1000 images)": runs * TEST_SIZE / 1000}
 
     def add(total: dict, part: dict) -> dict:
@@ -298,10 +321,10 @@ def stage_work(p) -> dict[str, dict[str, float]]:
     # kd_real (iters real-data steps each); adv (a synthesis every step), four small-scale methods
     # (every synth_every-th step) and the two matched runs (synth_every x iters steps)
     it, every = p.datafree_iters, p.datafree_synth_every
-    teacher_steps = p.teacher_epochs * TRAIN_SIZE // 128
+    teacher_steps = p.teacher_steps
     kd_steps = 5 * it + 2 * every * it
     refreshes = 2 * it // 100 + every * it // 100      # ssdkd, ssdkd_nophi, matched ssdkd: every 100 steps
-    buffer = round(p.datafree_buffer_frac * TRAIN_SIZE)
+    buffer = p.datafree_buffer_size
     datafree = {"teacher step": teacher_steps, "student step (real)": 2 * it, "teacher forward (kd_real batch)": it,
                 "kd student step": kd_steps, "synthesis step": it + 4 * -(-it // every) + 2 * it,
                 "student forward (1000 images)": refreshes * buffer / 1000 + kd_steps / p.datafree_eval_every * TEST_SIZE / 1000,
@@ -326,7 +349,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    p = get_profile("gpu")
+    p = settings("gpu")
     torch.manual_seed(0)
     print(f"CPU steps at the gpu profile's sizes ({torch.get_num_threads()} threads):", flush=True)
     foreach = {name: partial(getattr(torch.optim, name), foreach=True) for name in ("SGD", "Adam")}
@@ -360,7 +383,7 @@ def main(argv=None) -> int:
         student = make_model(p.student_model, 1, 10, width=p.student_width)
         steps += [m("teacher step", supervised_step(teacher, 128, 0.1)),
                   m("student step (real)", supervised_step(make_model(p.student_model, 1, 10, width=p.student_width),
-                                                           p.datafree_batch, 0.05)),
+                                                           p.datafree_batch, p.reference_lr)),
                   m("teacher forward (kd_real batch)", forward_pass(teacher, p.datafree_batch)),
                   m("kd student step", kd_student_step(student, p.datafree_batch)),
                   m("synthesis step", synthesis_step(p.datafree_gen_width, p.datafree_syn_batch, teacher, student)),
