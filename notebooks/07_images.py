@@ -4,12 +4,12 @@
 # Ten images per class sampled from each dataset's `gdd` generator (one row per class),
 # beside the `cgan` generator's samples for the same noise.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "cpu"
 device = "cpu"
 force = False
 
-# %%
+# %% tags=["remove-cell"]
 import sys
 
 if "google.colab" in sys.modules:  # Colab: install gdd from the repository
@@ -21,9 +21,9 @@ if "google.colab" in sys.modules:  # Colab: install gdd from the repository
     sys.path.insert(0, src)
 from gdd.notebook import setup
 
-p = setup(profile, device)
+p = setup(profile, device, force, needs=("figures",))
 
-# %%
+# %% tags=["remove-output"]
 from gdd import experiments
 from gdd.notebook import show_png
 
@@ -31,3 +31,15 @@ for d in p.datasets:
     for m in ("cgan", "gdd"):
         r = experiments.sample_grid(p, d, m, ipc=10, device=device, force=force)
         show_png(r["result"]["png"], title=f"{d}: {m}, 10 images per class")
+
+# %% tags=["remove-input"]
+from gdd.notebook import budget_box, recent_records
+
+grids = recent_records()
+budget_box(grids)
+
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Figure 2 reproduced: ten images per class sampled from the `cgan` and `gdd` generators of each dataset (the same noise for both), one row per class.", "name": "fig-figure2"}}
+from gdd.notebook import class_names, label, sample_panels
+
+sample_panels([(f"{label(g['config']['generator']['dataset'])}: {g['config']['generator']['method']}", g["result"]["png"])
+               for g in grids], [class_names(g["config"]["generator"]["dataset"]) for g in grids])
