@@ -62,7 +62,7 @@ from gdd.notebook import setup
 
 # what the notebook session knows: the profile, the records loaded since the last budget box, and
 # whether ``cached_run`` may compute (False inside ``stored``/``missing_result``: a dry run)
-_STATE: dict[str, Any] = {"profile": None, "loaded": [], "dry": False}
+_STATE: dict[str, Any] = {"profile": None, "loaded": [], "dry": False, "dry_loaded": []}
 
 
 def repo_root(start: Path | None = None) -> Path:
@@ -168,8 +168,7 @@ def _install_hook() -> None:
         if _STATE["dry"]:
             fn = functools.partial(_refuse, name)
         record = original(name, config, fn, *args, **kwargs)
-        if not _STATE["dry"]:
-            _STATE["loaded"].append(record)
+        _STATE["dry_loaded" if _STATE["dry"] else "loaded"].append(record)
         return record
 
     cached_run._gdd_notebook = True
@@ -206,27 +205,31 @@ def missing_result(stage: str | Callable, p, device: str = "cpu") -> str | None:
     return None
 
 
-def expected_time(p) -> str:
-    """What computing profile ``p`` costs: the profile's own estimate (``Profile.expected_time``)
-    if it states one, else the compute time of the results stored for it so far."""
+def expected_time(p, records: list[dict] | None = None) -> str:
+    """What computing costs: the profile's own estimate (``Profile.expected_time``) if it states
+    one, else the compute time of ``records`` (the notebook's stored results, when recomputing
+    them), else that of every result stored for the profile so far."""
     stated = getattr(p, "expected_time", None)
     if stated:
         return stated
     from gdd.results import find_records
-    records = find_records(p.name)
+    what = "these results took"
+    if not records:
+        records, what = find_records(p.name), f"the {{n}} results stored for profile {p.name} so far took"
     if not records:
         return f"not measured yet for profile {p.name}"
-    return (f"the {len(records)} results stored for profile {p.name} so far took {duration(work_seconds(records))} "
-            f"on {', '.join(sorted(_devices(records)))}")
+    return (f"{what.format(n=len(records))} {duration(work_seconds(records))} "
+            f"on {', '.join(sorted(_devices(records)))} when they were computed")
 
 
 def compute_notice(p, needs: Iterable[str | Callable] = (), device: str = "cpu", force: bool | float = False):
     """A warning when running the notebook computes rather than loads (None when it only loads)."""
     from gdd.results import results_root
+    _STATE["dry_loaded"] = []
+    missing = [m for m in (missing_result(s, p, device) for s in needs) if m]
     if force:
         return (f"WARNING: force={force!r}: this notebook recomputes its results of profile {p.name} "
-                f"on {device}. Expected time: {expected_time(p)}.")
-    missing = [m for m in (missing_result(s, p, device) for s in needs) if m]
+                f"on {device}. Expected time: {expected_time(p, [] if missing else _STATE['dry_loaded'])}.")
     if not missing:
         return None
     return (f"WARNING: running this notebook COMPUTES results: {', '.join(missing)} (and maybe more) "

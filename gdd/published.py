@@ -153,12 +153,12 @@ def beside(ours: dict[tuple[str, str], dict[int, dict]], ipcs, compare: str | No
     """Our results and the published ones of the same datasets and IPCs, as one ``Table``.
 
     ``ours``: {(dataset, method): {ipc: record}} (a record's ``result`` has ``mean`` and ``std``).
-    Rows are grouped by dataset (datasets with no result of ours show the published rows only);
-    published rows are set apart (italic, grey, "(published)", with their source), and where our
-    ``compare`` method has a result at the same IPC, each published cell also gives the difference
-    ``compare − published`` under the value (e.g. "gdd −3.2"). Only the numbers meant for our table ``shown_in`` appear; models
-    other than ConvNet-3 are named in the method."""
-    from gdd.notebook import Cell, fmt, label, table
+    Rows are grouped by dataset (datasets with no result of ours show the published rows only).
+    Published rows are set apart: italic, grey, "(published)", their source under the method.
+    Where our ``compare`` method has a result at the same IPC, a published cell also gives the
+    difference ``compare − published`` under the value (e.g. "gdd −3.2"). Only the numbers meant
+    for our table ``shown_in`` appear; models other than ConvNet-3 are named in the method."""
+    from gdd.notebook import Cell, label, table
     datasets = list(dict.fromkeys([d for d, _ in ours] + list(datasets or [])))
     cols = {ipc: f"IPC {ipc}" for ipc in ipcs}
     rows = []
@@ -171,17 +171,16 @@ def beside(ours: dict[tuple[str, str], dict[int, dict]], ipcs, compare: str | No
         for n in accuracy(d, shown_in=shown_in):
             if n.ipc not in cols and n.ipc is not None:
                 continue
-            row = pub.setdefault(_label(n), {"dataset": label(d), "method": _label(n), "_class": "published",
-                                             "source": n.source})
+            row = pub.setdefault(_label(n), {"dataset": label(d), "method": Cell(_label(n), n.source),
+                                             "_class": "published"})
             ref = mine.get(compare, {}).get(n.ipc) if compare else None
-            delta = None if ref is None else f"{compare} {_mean_std(ref)[0] - n.mean:+.1f}".replace("-", "−")
+            delta = None if ref is None else f"{compare}\u00a0{_mean_std(ref)[0] - n.mean:+.1f}".replace("-", "−")
             if n.ipc is None:
                 row["full data"] = Cell(n.value, delta)
             else:
                 row[cols[n.ipc]] = Cell(n.value, delta)
         rows += pub.values()
-    columns = ["dataset", "method", *cols.values()] + (["full data"] if any("full data" in r for r in rows)
-                                                        else []) + ["source"]
+    columns = ["dataset", "method", *cols.values()] + (["full data"] if any("full data" in r for r in rows) else [])
     return table(rows, columns, caption=caption, name=name, group="dataset")
 
 
@@ -191,17 +190,18 @@ def _mean_std(record: dict) -> tuple[float, float]:
 
 
 def listing(numbers: list[Number], caption: str = "", name: str | None = None):
-    """Published numbers alone, one row each (dataset, method, evaluated on, IPC, accuracy, source)."""
-    from gdd.notebook import label, table
-    return table([{"dataset": label(n.dataset), "method": f"{n.method} (published)", "evaluated on": label(n.model),
-                   "IPC": "full data" if n.ipc is None else n.ipc, "accuracy (%)": n.value, "source": n.source,
-                   "_class": "published"} for n in numbers], caption=caption, name=name)
+    """Published numbers alone, one row each (dataset, method with its source, evaluated on, IPC,
+    accuracy)."""
+    from gdd.notebook import Cell, label, table
+    return table([{"dataset": label(n.dataset), "method": Cell(_label(n), n.source), "evaluated on": label(n.model),
+                   "IPC": "full data" if n.ipc is None else n.ipc, "accuracy (%)": n.value, "_class": "published"}
+                  for n in numbers], caption=caption, name=name)
 
 
 def datafree_table(name: str | None = None):
-    """Fast-Datafree's CIFAR-10 table, as published."""
+    """Fast-Datafree's CIFAR-10 table, as published (its source in the caption)."""
     from gdd.notebook import table
     return table([{"teacher → student": r.pair, "method": f"{r.method} (published)", "accuracy (%)": r.accuracy,
-                   "training hours": r.hours, "source": r.source, "_class": "published"} for r in DATAFREE],
-                 digits=2, caption="Fast-Datafree's table: CIFAR-10 student accuracy and training time, as published.",
+                   "training hours": r.hours, "_class": "published"} for r in DATAFREE], digits=2,
+                 caption=HTML(f"CIFAR-10 student accuracy and training time, as published: {FAST_DATAFREE.html()}."),
                  name=name, group="teacher → student")

@@ -45,8 +45,8 @@ budget_box()
 
 # %% [markdown]
 # ## Losses
-# The Wasserstein estimate (critic score of real minus generated) shrinks as the generator
-# improves; the class terms fall as generated images become recognisable
+# The Wasserstein estimate (critic score of real minus generated) should shrink as the
+# generator improves, and the class terms fall as generated images become recognisable
 # ({numref}`fig-gan-losses`).
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Stage 1: the critic's Wasserstein estimate and the generator's adversarial and class losses during GAN training, one panel per dataset.", "name": "fig-gan-losses"}}

@@ -57,10 +57,10 @@ from gdd.notebook import label, table
 
 weights = {"cgan": (0, 0), "dim": (1, 0), "gdd": (1, 1)}  # which weights each method uses
 table([{"dataset": label(d), "method": m,
-        "lambda_g": r["config"]["generator"]["lambda_global"] * weights[m][0],
-        "lambda_l": r["config"]["generator"]["lambda_local"] * weights[m][1],
+        "lambda_g": f'{r["config"]["generator"]["lambda_global"] * weights[m][0]:g}',
+        "lambda_l": f'{r["config"]["generator"]["lambda_local"] * weights[m][1]:g}',
         "matching steps": r["result"]["steps"]} for (d, m), r in runs.items()],
-      digits=4, caption="The three stage-2 runs of each dataset.", name="distill-runs", group="dataset")
+      caption="The three stage-2 runs of each dataset.", name="distill-runs", group="dataset")
 
 # %% [markdown]
 # ## What the matching terms measure during tuning

@@ -73,6 +73,9 @@ table([{"images from": g, **{label(m): (cells[(g, m)]["mean"], cells[(g, m)]["st
       caption=f"{label(d)}, IPC 10: test accuracy (%) of each architecture trained on the images, mean ± std "
               "over the networks.")
 
+# %% [markdown]
+# {numref}`fig-table2` shows each trained network as a point.
+
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Table 2 as a figure: test accuracy of each trained network (points) and the mean ± one standard deviation, per architecture and source of the IPC-10 images.", "name": "fig-table2"}}
 from gdd.notebook import networks, plot_networks
 

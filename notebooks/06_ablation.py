@@ -52,6 +52,9 @@ table([{"lambda_l": f"{lam:g}", "test accuracy (%) at IPC 1": (r["result"]["mean
         "networks": r["config"]["eval"]["runs"]} for lam, r in sweep.items()], digits=1, name="figure3",
       caption=HTML(f"{label(d)}, IPC 1, λ<sub>g</sub> = {p.lambda_global:g}: test accuracy, mean ± std over the networks."))
 
+# %% [markdown]
+# {numref}`fig-figure3` is the paper's Figure 3 at this budget, network by network.
+
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Figure 3 reproduced: test accuracy at IPC 1 of each trained network (points) and the mean ± one standard deviation, against the weight of the local loss (global weight fixed).", "name": "fig-figure3"}}
 from gdd.notebook import TEX, networks, plot_networks
 
@@ -62,9 +65,10 @@ plot_networks(df, x="lam", xlabel=f"{TEX['lambda_l']}  ({TEX['lambda_g']} = {p.l
 # %% [markdown]
 # ## When the matching terms can pull
 #
-# The gradient diagnostic of the distillation chapter shows that at the paper's weights the
-# matching gradients are a tiny fraction of the adversarial one, so the sweep above hardly
-# moves the generator. Here the weights are raised (`strong_lambdas` of the profile, chosen
+# The gradient diagnostic of the distillation chapter measures how strongly each matching term
+# pulls on the generator at the paper's weights; where the weighted matching gradients are a
+# small fraction of the adversarial one, the sweep above can hardly move the generator. Here
+# the weights are raised (`strong_lambdas` of the profile, chosen
 # from that diagnostic so that the weighted matching gradients become comparable to the
 # adversarial one), with the same steps, pool and evaluation: `dim` (global matching only)
 # against `gdd` (global and local), beside the stage-1 generator alone (`cgan`) and the

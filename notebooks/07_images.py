@@ -2,7 +2,7 @@
 # # Figure 2: distilled images
 #
 # Ten images per class sampled from each dataset's `gdd` generator (one row per class),
-# beside the `cgan` generator's samples for the same noise.
+# beside the `cgan` generator's samples for the same noise ({numref}`fig-figure2`).
 
 # %% tags=["parameters", "remove-cell"]
 profile = "cpu"

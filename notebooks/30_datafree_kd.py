@@ -124,7 +124,7 @@ for d in p.datasets:
 table(reach, group="dataset", name="datafree-reach", caption="First evaluation at or above 90 % of adv's final accuracy.")
 
 # %% [markdown]
-# ## Why: synthetic samples, not student steps, set the accuracy here
+# ## At an equal number of synthetic samples, and in longer runs
 #
 # The small-scale methods synthesise every `datafree_synth_every`-th student step, so within
 # the same student steps they produce (and their generator takes) that many times fewer
