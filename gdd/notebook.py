@@ -518,7 +518,7 @@ class Table:
         from gdd.files import atomic_write_bytes
         from gdd.results import results_root
         self.csv_name = name
-        self.csv_path = results_root() / (_STATE["profile"] or "tables") / "tables" / f"{name}.csv"
+        self.csv_path = results_root() / (_STATE["profile"] or "no-profile") / "tables" / f"{name}.csv"
         self.csv_path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.csv().encode(), self.csv_path)
         return self.csv_path

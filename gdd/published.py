@@ -2,8 +2,8 @@
 
 Everything here comes from ``PAPERS.md`` section 7 (and the text claims of sections 1 and 4) of
 the project's reference notes; nothing else may be shown as published. The GDD paper's own
-Table 1, Table 2 and Figure 3 values are not available to us: ``GDD_TABLES_UNKNOWN`` says so
-wherever those tables are reproduced.
+Table 1, Table 2 and Figure 3 values are not available to us: the notebooks that reproduce
+them say so.
 
 - ``ACCURACY``: test accuracy (%) of distilled data, one ``Number`` per method x dataset x IPC;
 - ``DATAFREE``: Fast-Datafree's CIFAR-10 table (teacher -> student accuracy and hours);
@@ -128,11 +128,6 @@ CLAIMS: dict[str, Claim] = {c.key: c for c in [
     Claim("ssdkd_faster", "SSD-KD is one or two orders of magnitude faster overall than mainstream "
           "data-free KD", SSDKD_ABSTRACT),
 ]}
-
-GDD_TABLES_UNKNOWN = ("The GDD paper's own numbers for this table or figure are not available to us "
-                      "(the published text we have does not give them), so none are shown; the published "
-                      "rows below are other methods' numbers, each with its source.")
-
 
 def accuracy(dataset: str | None = None, ipc: int | None = None, model: str | None = None,
              shown_in: str | None = None) -> list[Number]:

@@ -232,13 +232,18 @@ def check_page(exe: str, page: Path, html_root: Path, shots: Path | None, budget
 
 
 def citations(root: Path = ROOT) -> list[str]:
-    """Problems with the bibliography: entries never cited, citations of missing entries."""
+    """Problems with the bibliography: entries never cited, citations of missing entries, and
+    sources of published numbers (``gdd.published``) whose bibliography keys are missing."""
     keys = set(re.findall(r"^@\w+\{([^,\s]+),", (root / "book" / "references.bib").read_text(), re.M))
     sources = [*(root / "book").glob("*.md"), *(root / "notebooks").glob("[0-9][0-9]_*.py")]
     cited = {k.strip() for f in sources for group in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", f.read_text())
              for k in group.split(",")}
+    sys.path.insert(0, str(root))
+    from gdd import published
+    named = {k for v in vars(published).values() if isinstance(v, published.Source) for k in v.keys}
     return ([f"references.bib: {k} is never cited; cite it or remove it" for k in sorted(keys - cited)]
-            + [f"cited but not in references.bib: {k}" for k in sorted(cited - keys)])
+            + [f"cited but not in references.bib: {k}" for k in sorted(cited - keys)]
+            + [f"gdd/published.py names a source key not in references.bib: {k}" for k in sorted(named - keys)])
 
 
 def main(argv: list[str] | None = None) -> int:
