@@ -1,21 +1,22 @@
 # %% [markdown]
 # # The data, and the floor to beat
 #
-# MNIST and Fashion-MNIST (CIFAR-10 where it can be had): 10 classes, 60 000 training and
-# 10 000 test images; the 28×28 digits and garments are padded to 32×32, as in the
-# dataset-distillation literature. Every raw file is checked against torchvision's md5
-# before it is decoded (`gdd data check`).
+# MNIST {cite}`lecun1998mnist` and Fashion-MNIST {cite}`xiao2017fashion` (CIFAR-10
+# {cite}`krizhevsky2009cifar` where it can be had): 10 classes, 60 000 training and 10 000 test
+# images; the 28×28 digits and garments are padded to 32×32, as in the dataset-distillation
+# literature. Every raw file is checked against torchvision's md5 before it is decoded
+# (`gdd data check`).
 #
 # The floor for any distilled set is a **random class-balanced subset of the real
 # training set** of the same size, trained on with the same evaluation protocol
 # (ConvNet-3, DSA augmentation, SGD; {doc}`../book/method`).
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "cpu"
 device = "cpu"
 redo_before = None  # a POSIX time (e.g. time.time()): recompute results written before it
 
-# %%
+# %% tags=["remove-cell"]
 import sys
 
 if "google.colab" in sys.modules:  # Colab: install gdd from the repository
@@ -27,13 +28,13 @@ if "google.colab" in sys.modules:  # Colab: install gdd from the repository
     sys.path.insert(0, src)
 from gdd.notebook import setup
 
-p = setup(profile, device)
+p = setup(profile, device, redo_before, needs=("table1",))
 
-# %%
+# %% tags=["hide-input"]
 import torch
 
 from gdd import data
-from gdd.notebook import table
+from gdd.notebook import label, table
 
 splits = {d: {split: data.load(d, train=split == "train") for split in ("train", "test")}
           for d in p.datasets}
@@ -41,12 +42,11 @@ rows = []
 for d, s in splits.items():
     spec = data.get_spec(d)
     x = s["train"][0]
-    rows.append({"dataset": d, "train": len(x), "test": len(s["test"][0]),
-                 "image (C x H x W)": " x ".join(map(str, x.shape[1:])),
-                 "pixel mean": round(x.mean().item(), 4),
-                 "pixel std": round(x.std().item(), 4),
+    rows.append({"dataset": label(d), "train images": len(x), "test images": len(s["test"][0]),
+                 "image (C × H × W)": " × ".join(map(str, x.shape[1:])),
+                 "pixel mean / std": f"{x.mean().item():.4f} / {x.std().item():.4f}",
                  "normalisation mean / std": f"{spec.mean[0]} / {spec.std[0]}"})
-table(rows, digits=4)
+table(rows, caption="The datasets as used here (after padding to 32 × 32).", name="data-splits")
 
 # %% [markdown]
 # The normalisation constants are the usual 28×28 ones; the zero padding to 32×32 lowers
@@ -55,29 +55,32 @@ table(rows, digits=4)
 #
 # ## Class counts
 
-# %%
-rows = [{"class": c} for c in range(data.get_spec(p.datasets[0]).num_classes)]
+# %% tags=["hide-input"]
+rows = []
 for d, s in splits.items():
     names = data.get_spec(d).classes
-    counts = {k: torch.bincount(s[k][1], minlength=len(names)) for k in ("train", "test")}
-    for c, row in enumerate(rows):
-        if names[c] != str(c):
-            row[f"{d} class"] = names[c]
-        row[f"{d} train"], row[f"{d} test"] = int(counts["train"][c]), int(counts["test"][c])
-table(rows)
+    counts = {k: torch.bincount(s[k][1], minlength=len(names)).tolist() for k in ("train", "test")}
+    rows += [{"dataset": label(d), "class": name, "train images": counts["train"][c],
+              "test images": counts["test"][c]} for c, name in enumerate(names)]
+table(rows, caption="Images per class in each split.", name="class-counts", group="dataset")
 
 # %% [markdown]
 # ## Samples
-# Ten training images of every class (one row per class), drawn with a fixed seed.
+# Ten training images of every class (one row per class), drawn with a fixed seed
+# ({numref}`fig-data-samples`).
 
-# %%
-from gdd.notebook import image_grid
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Ten training images of every class, one row per class, drawn with a fixed seed.", "name": "fig-data-samples"}}
+from gdd.notebook import sample_panels
 
+panels, names = [], []
 for d, s in splits.items():
     x, y = s["train"]
     spec = data.get_spec(d)
     idx = data.class_balanced_subset(y, 10, spec.num_classes, torch.Generator().manual_seed(0))
-    image_grid(x[idx], y[idx], per_class=10, class_names=list(spec.classes), title=d)
+    idx = idx[torch.argsort(y[idx], stable=True)]
+    panels.append((label(d), x[idx]))
+    names.append(list(spec.classes))
+sample_panels(panels, names)
 
 # %% [markdown]
 # ## The floor: a random real subset at each IPC
@@ -86,9 +89,10 @@ for d, s in splits.items():
 # ConvNet-3 networks with the profile's evaluation budget; mean ± std of the test accuracy
 # over the networks. Stored under `results/<profile>/`; a re-run loads them.
 
-# %%
+# %% tags=["remove-output"]
 from gdd import grids
 from gdd.notebook import mean_std
+
 floor = {(d, ipc): r for (d, m, ipc), r in grids.table1(p, device, redo_before).items() if m == "random"}
 rows = []
 for (d, ipc), r in floor.items():
@@ -98,16 +102,19 @@ for (d, ipc), r in floor.items():
                  "wall time (s)": round(r["provenance"]["wall_time_s"])})
 table(rows)
 
-# %%
-import matplotlib.pyplot as plt
+# %% tags=["remove-input"]
+from gdd.notebook import budget_box
 
-fig, ax = plt.subplots(figsize=(5, 3.2))
-for d in p.datasets:
-    means = [floor[(d, i)]["result"]["mean"] for i in p.ipcs]
-    stds = [floor[(d, i)]["result"]["std"] for i in p.ipcs]
-    ax.errorbar([str(i) for i in p.ipcs], means, yerr=stds, marker="o", capsize=3, label=d)
-ax.set(xlabel="images per class", ylabel="test accuracy (%)",
-       title=f"random real subset ({p.name} profile)")
-ax.legend()
-plt.tight_layout()
-plt.show()
+budget_box()
+
+# %% tags=["hide-input"]
+table([{"dataset": label(d), "IPC": ipc, "training images": r["result"]["train_size"],
+        "test accuracy (%)": (r["result"]["mean"], r["result"]["std"]), "networks": r["config"]["eval"]["runs"],
+        "epochs": r["config"]["eval"]["epochs"]} for (d, ipc), r in floor.items()],
+      caption="Random real subsets: test accuracy, mean ± std over the networks.", name="floor", group="dataset")
+
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Random real subsets: test accuracy of each trained network (points) and their mean ± one standard deviation, against the images per class.", "name": "fig-data-floor"}}
+from gdd.notebook import networks, plot_networks
+
+df = networks(({"dataset": label(d), "images per class": ipc}, r) for (d, ipc), r in floor.items())
+plot_networks(df, x="images per class", hue="dataset", title=f"random real subset ({p.name} profile)")

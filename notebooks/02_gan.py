@@ -8,12 +8,12 @@
 # This notebook trains (or loads) the stage-1 run of every dataset of the profile and shows
 # its losses and samples.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "cpu"
 device = "cpu"
 redo_before = None  # a POSIX time (e.g. time.time()): recompute results written before it
 
-# %%
+# %% tags=["remove-cell"]
 import sys
 
 if "google.colab" in sys.modules:  # Colab: install gdd from the repository
@@ -25,9 +25,9 @@ if "google.colab" in sys.modules:  # Colab: install gdd from the repository
     sys.path.insert(0, src)
 from gdd.notebook import setup
 
-p = setup(profile, device)
+p = setup(profile, device, redo_before, needs=("figures",))
 
-# %%
+# %% tags=["remove-output"]
 import matplotlib.pyplot as plt
 
 from gdd import grids
@@ -38,28 +38,30 @@ for d, r in records.items():
     print(f"{d}: width {cfg['width']}, noise {cfg['noise']}, {r['result']['steps']} steps of batch {cfg['batch']}, "
           f"{r['result']['wall_time_s'] / 60:.1f} min on {r['provenance']['device']}")
 
+# %% tags=["remove-input"]
+from gdd.notebook import budget_box
+
+budget_box()
+
 # %% [markdown]
 # ## Losses
-# The Wasserstein estimate (critic score of real minus generated) shrinks as the generator
-# improves; the class terms fall as generated images become recognisable.
+# The Wasserstein estimate (critic score of real minus generated) should shrink as the
+# generator improves, and the class terms fall as generated images become recognisable
+# ({numref}`fig-gan-losses`).
 
-# %%
-fig, axes = plt.subplots(1, len(records), figsize=(6 * len(records), 3.5), squeeze=False)
-for ax, (d, r) in zip(axes[0], records.items()):
-    c = r["result"]["curves"]
-    for key in ("wasserstein", "g_cls", "g_adv"):
-        ax.plot(c["step"], c[key], label=key)
-    ax.set(title=d, xlabel="generator step")
-    ax.legend()
-plt.tight_layout()
-plt.show()
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Stage 1: the critic's Wasserstein estimate and the generator's adversarial and class losses during GAN training, one panel per dataset.", "name": "fig-gan-losses"}}
+from gdd.notebook import label, plot_curves
+
+names = {"wasserstein": "Wasserstein estimate", "g_adv": "generator: adversarial", "g_cls": "generator: class"}
+plot_curves([(label(d), [(names[k], r["result"]["curves"]["step"], r["result"]["curves"][k]) for k in names])
+             for d, r in records.items()], xlabel="generator step", ylabel="loss")
 
 # %% [markdown]
 # ## Samples after stage 1
-# Ten fixed noise vectors per class (one row per class).
+# Ten fixed noise vectors per class, one row per class ({numref}`fig-gan-samples`).
 
-# %%
-from gdd.notebook import show_png
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Samples of the stage-1 generators: ten fixed noise vectors per class, one row per class.", "name": "fig-gan-samples"}}
+from gdd.notebook import class_names, sample_panels
 
-for d, r in records.items():
-    show_png(r["result"]["grid_png"], title=f"{d}: stage-1 generator")
+sample_panels([(f"{label(d)}: stage-1 generator", r["result"]["grid_png"]) for d, r in records.items()],
+              [class_names(d) for d in records])

@@ -15,12 +15,12 @@
 # Three methods share this one code path: `cgan` ($\lambda_g = \lambda_l = 0$), `dim`
 # ($\lambda_l = 0$) and `gdd` (both).
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "cpu"
 device = "cpu"
 redo_before = None  # a POSIX time (e.g. time.time()): recompute results written before it
 
-# %%
+# %% tags=["remove-cell"]
 import sys
 
 if "google.colab" in sys.modules:  # Colab: install gdd from the repository
@@ -32,12 +32,13 @@ if "google.colab" in sys.modules:  # Colab: install gdd from the repository
     sys.path.insert(0, src)
 from gdd.notebook import setup
 
-p = setup(profile, device)
+p = setup(profile, device, redo_before, needs=("figures",))
 
-# %%
+# %% tags=["remove-output"]
 import matplotlib.pyplot as plt
 
 from gdd import grids
+
 figures = grids.generators(p, device, redo_before)
 runs = {(d, m): figures[("generator", d, m)] for d in p.datasets for m in ("cgan", "dim", "gdd")}
 for (d, m), r in runs.items():
@@ -46,34 +47,45 @@ for (d, m), r in runs.items():
     print(f"{d:<14} {m:<5} lambda_g={lam_g:<5} lambda_l={lam_l:<6} {r['result']['steps']} steps, "
           f"{r['result']['wall_time_s'] / 60:.1f} min")
 
+# %% tags=["remove-input"]
+from gdd.notebook import budget_box
+
+budget_box()
+
+# %% tags=["hide-input"]
+from gdd.notebook import label, table
+
+weights = {"cgan": (0, 0), "dim": (1, 0), "gdd": (1, 1)}  # which weights each method uses
+table([{"dataset": label(d), "method": m,
+        "lambda_g": f'{r["config"]["generator"]["lambda_global"] * weights[m][0]:g}',
+        "lambda_l": f'{r["config"]["generator"]["lambda_local"] * weights[m][1]:g}',
+        "matching steps": r["result"]["steps"]} for (d, m), r in runs.items()],
+      caption="The three stage-2 runs of each dataset.", name="distill-runs", group="dataset")
+
 # %% [markdown]
 # ## What the matching terms measure during tuning
 # `dim` and `gdd` log both distances (only the weighted ones reach the generator). The
 # pool model is re-drawn and re-initialised every epoch, so the distances jump at epoch
 # boundaries: a fresh model sees real and synthetic images alike, and differences grow as
-# it learns the real data.
+# it learns the real data ({numref}`fig-distill-distances`).
 
-# %%
-fig, axes = plt.subplots(len(p.datasets), 2, figsize=(11, 3.2 * len(p.datasets)), squeeze=False)
-for row, d in zip(axes, p.datasets):
-    for m in ("dim", "gdd"):
-        c = runs[(d, m)]["result"]["curves"]
-        row[0].plot(c["step"], c["l_global"], label=m)
-        row[1].plot(c["step"], c["l_local"], label=m)
-    row[0].set(title=f"{d}: global (logit) distance", xlabel="step")
-    row[1].set(title=f"{d}: local (feature) distance", xlabel="step")
-    row[0].legend(), row[1].legend()
-plt.tight_layout()
-plt.show()
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Stage 2: the global (logit) and local (feature) distances between real and generated batches during tuning, for `dim` and `gdd`.", "name": "fig-distill-distances"}}
+from gdd.notebook import TEX, plot_curves
+
+plot_curves([(f"{label(d)}: {TEX[key]}", [(m, runs[(d, m)]["result"]["curves"]["step"],
+                                           runs[(d, m)]["result"]["curves"][key]) for m in ("dim", "gdd")])
+             for d in p.datasets for key in ("l_global", "l_local")], xlabel="matching step", ylabel="distance")
 
 # %% [markdown]
 # ## Samples after stage 2
+# Ten fixed noise vectors per class, one row per class, for each method
+# ({numref}`fig-distill-samples`).
 
-# %%
-from gdd.notebook import show_png
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Samples of the stage-2 generators (`cgan`, `dim`, `gdd`): ten fixed noise vectors per class, one row per class.", "name": "fig-distill-samples"}}
+from gdd.notebook import class_names, sample_panels
 
-for (d, m), r in runs.items():
-    show_png(r["result"]["grid_png"], title=f"{d}: {m}")
+sample_panels([(f"{label(d)}: {m}", r["result"]["grid_png"]) for (d, m), r in runs.items()],
+              [class_names(d) for d, _ in runs], ncols=3)
 
 # %% [markdown]
 # ## How hard does each term pull on the generator?
@@ -83,9 +95,23 @@ for (d, m), r in runs.items():
 # adversarial one. Ratios far below 1 mean the matching terms can only steer the generator
 # over many steps (DiM tunes for 100 epochs); a short budget leaves it close to the `cgan` run.
 
-# %%
+# %% tags=["remove-output"]
 shares = {d: figures[("gradients", d)]["result"] for d in p.datasets}
 import pandas as pd
 
 pd.DataFrame([{"dataset": d, "pool model": m, **{k: f"{v:.2e}" for k, v in s.items()}}
               for d, res in shares.items() for m, s in res.items()]).set_index(["dataset", "pool model"])
+
+# %% tags=["remove-input"]
+budget_box()
+
+# %% tags=["hide-input"]
+from gdd.notebook import HTML
+
+norm = {k: HTML(f"‖∇L<sub>{k}</sub>‖") for k in ("cGAN", "global", "local")}
+ratio = {k: HTML(f"λ<sub>{k[0]}</sub>{norm[k]} / {norm['cGAN']}") for k in ("global", "local")}
+table([{"dataset": label(d), "pool model": label(m), norm["cGAN"]: s_["grad_cgan"], norm["global"]: s_["grad_global"],
+        norm["local"]: s_["grad_local"], ratio["global"]: f"{s_['weighted_global_over_cgan']:.1e}",
+        ratio["local"]: f"{s_['weighted_local_over_cgan']:.1e}"} for d, res in shares.items() for m, s_ in res.items()],
+      digits=2, caption="Gradient norms of each loss term with respect to the stage-1 generator, and the weighted ratios.",
+      name="gradient-shares", group="dataset")

@@ -2,14 +2,14 @@
 # # Figure 2: distilled images
 #
 # Ten images per class sampled from each dataset's `gdd` generator (one row per class),
-# beside the `cgan` generator's samples for the same noise.
+# beside the `cgan` generator's samples for the same noise ({numref}`fig-figure2`).
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "cpu"
 device = "cpu"
 redo_before = None  # a POSIX time (e.g. time.time()): recompute results written before it
 
-# %%
+# %% tags=["remove-cell"]
 import sys
 
 if "google.colab" in sys.modules:  # Colab: install gdd from the repository
@@ -21,14 +21,27 @@ if "google.colab" in sys.modules:  # Colab: install gdd from the repository
     sys.path.insert(0, src)
 from gdd.notebook import setup
 
-p = setup(profile, device)
+p = setup(profile, device, redo_before, needs=("figures",))
 
-# %%
+# %% tags=["remove-output"]
 from gdd import grids
 from gdd.notebook import show_png
+
 figures = grids.generators(p, device, redo_before)
 
 for d in p.datasets:
     for m in ("cgan", "gdd"):
         r = figures[("grid", d, m)]
         show_png(r["result"]["png"], title=f"{d}: {m}, 10 images per class")
+
+# %% tags=["remove-input"]
+from gdd.notebook import budget_box
+
+sample_grids = [figures[("grid", d, m)] for d in p.datasets for m in ("cgan", "gdd")]
+budget_box(sample_grids)
+
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "Figure 2 reproduced: ten images per class sampled from the `cgan` and `gdd` generators of each dataset (the same noise for both), one row per class.", "name": "fig-figure2"}}
+from gdd.notebook import class_names, label, sample_panels
+
+sample_panels([(f"{label(g['config']['generator']['dataset'])}: {g['config']['generator']['method']}", g["result"]["png"])
+               for g in sample_grids], [class_names(g["config"]["generator"]["dataset"]) for g in sample_grids])

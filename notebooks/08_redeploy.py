@@ -6,12 +6,12 @@
 # 1, 10 and 50 against the time it took to train the GAN and tune it (`gdd`), from the
 # same runs as Table 1.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "cpu"
 device = "cpu"
 redo_before = None  # a POSIX time (e.g. time.time()): recompute results written before it
 
-# %%
+# %% tags=["remove-cell"]
 import sys
 
 if "google.colab" in sys.modules:  # Colab: install gdd from the repository
@@ -23,9 +23,9 @@ if "google.colab" in sys.modules:  # Colab: install gdd from the repository
     sys.path.insert(0, src)
 from gdd.notebook import setup
 
-p = setup(profile, device)
+p = setup(profile, device, redo_before, needs=("table1",))
 
-# %%
+# %% tags=["remove-output"]
 import pandas as pd
 
 from gdd import grids
@@ -39,3 +39,16 @@ for d in p.datasets:
                      "GAN training (s)": round(r["gan_wall_time_s"]), "distillation (s)": round(r["distill_wall_time_s"]),
                      "ratio (training / sampling)": f"{(r['gan_wall_time_s'] + r['distill_wall_time_s']) / r['sampling']['sample_s']:.0f}x"})
 pd.DataFrame(rows).set_index(["dataset", "IPC"])
+
+# %% tags=["remove-input"]
+from gdd.notebook import budget_box
+
+budget_box()
+
+# %% tags=["hide-input"]
+from gdd.notebook import label, table
+
+table([{**r, "dataset": label(r["dataset"]), "ratio (training / sampling)": r["ratio (training / sampling)"].replace("x", "×")}
+       for r in rows], digits=3, group="dataset", name="redeploy",
+      caption="Seconds to sample a distilled set of each IPC from the trained gdd generator, against the seconds it took "
+              "to train that generator (GAN, then distillation).")

@@ -17,12 +17,12 @@
 # `full`): a CPU cannot run the full one in reasonable time. Figures of different scales or
 # devices are not comparable one to one; ratios measured in one run are.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "cpu"
 device = "cpu"
 redo_before = None  # a POSIX time (e.g. time.time()): recompute results written before it
 
-# %%
+# %% tags=["remove-cell"]
 import sys
 
 if "google.colab" in sys.modules:  # Colab: install gdd from the repository
@@ -34,17 +34,18 @@ if "google.colab" in sys.modules:  # Colab: install gdd from the repository
     sys.path.insert(0, src)
 from gdd.notebook import setup
 
-p = setup(profile, device)
+p = setup(profile, device, redo_before, needs=("bench",))
 
 # %% [markdown]
 # The figures of this profile on this notebook's device (measured now if none are stored),
 # then every other set stored under `results/`, with the hardware each came from.
 
-# %%
+# %% tags=["remove-output"]
 from gdd import grids
 from gdd.profiles import PROFILES
 from gdd.results import find_records
 from gdd.notebook import table
+
 grids.bench(p, device, redo_before)
 records = [r for name in PROFILES for t in ("cpu", "cuda") for r in find_records(name, f"bench-{t}")]
 rows = []
@@ -59,13 +60,26 @@ for r in records:
                  "GAN width": r["config"]["bench"]["gen_width"]})
 table(rows, digits=2)
 
-# %% [markdown]
-# Sampling time, seconds, against the number of images per class:
 
-# %%
-table([{"hardware": r["provenance"]["device"], "profile": r["provenance"]["profile"],
-        "GAN width": r["config"]["bench"]["gen_width"],
-        **{f"IPC {i}": r["result"]["sampling"][f"ipc{i}_s"] for i in (1, 10, 50)}} for r in records], digits=4)
+# %% tags=["remove-input"]
+from gdd.notebook import budget_box
+
+budget_box(records)
+
+# %% tags=["hide-input"]
+from gdd.notebook import md
+
+columns = [f"{r['provenance']['device']} ({r['provenance']['profile']} profile, {r['config']['scale']} scale)"
+           for r in records]
+figures = {"ConvNet-3 training (images/s)": lambda f: round(f["convnet3_train_img_per_s"]),
+           "K = 5 networks together (s)": lambda f: f["together_vs_apart"]["together_s"],
+           "K = 5 networks one after another (s)": lambda f: f["together_vs_apart"]["apart_s"],
+           "together: speed-up": lambda f: f"{f['together_vs_apart']['speedup']:.2f}×",
+           "GAN steps/s": lambda f: f["gan_steps_per_s"], "gdd matching steps/s": lambda f: f["distill_steps_per_s"],
+           **{f"sampling IPC {i} (s)": (lambda f, i=i: f"{f['sampling'][f'ipc{i}_s']:.4f}") for i in (1, 10, 50)}}
+table([{"figure": name, **{c: get(r["result"]) for c, r in zip(columns, records)}} for name, get in figures.items()]
+      + [{"figure": "generator width", **{c: r["config"]["bench"]["gen_width"] for c, r in zip(columns, records)}}],
+      digits=2, name="bench", caption="Speed of each piece, one column per stored benchmark.")
 
 # %% [markdown]
 # Host waits. On a GPU the host queues work and runs ahead; every value read back
@@ -76,17 +90,22 @@ table([{"hardware": r["provenance"]["device"], "profile": r["provenance"]["profi
 # or once per checkpoint (GAN and distillation). CUDA's sync debug mode counts the waits that
 # remain, per inner-loop step (set-up and saving included):
 
-# %%
+# %% tags=["hide-input"]
 waits = [{"hardware": r["provenance"]["device"], "profile": r["provenance"]["profile"],
           "steps": r["result"]["host_waits"]["steps"],
           "evaluation waits / step": r["result"]["host_waits"]["evaluation"] / r["result"]["host_waits"]["steps"],
           "distillation waits / step": r["result"]["host_waits"]["distill"] / r["result"]["host_waits"]["steps"]}
          for r in records if "host_waits" in r["result"]]
-table(waits, digits=2) if waits else print("no GPU record yet: host waits are counted on CUDA only")
+table(waits, digits=2, name="host-waits") if waits else md("No CUDA benchmark is stored: host waits are counted on CUDA only.")
 
 # %% [markdown]
-# Reading the figures: on a CPU, `vmap` over K networks is *slower* than training them one
-# after another (the batched convolutions do not use the cores better than the plain ones),
-# so the evaluation protocol trains them together only on CUDA (`EvalConfig.together=None`
-# picks that). Where no GPU row appears above, no GPU was available to the sessions that
-# built this book; `scripts/gpu_stage.sh` runs the `gpu` profile, this benchmark included.
+# Reading the figures: the evaluation protocol trains its K networks together (stacked, one
+# `vmap`-ed step) only where that is faster than one after another; `EvalConfig.together=None`
+# picks it by device. What the stored benchmarks measured:
+
+# %% tags=["remove-input"]
+md("\n".join(f"- {r['provenance']['device']} ({r['provenance']['profile']} profile): K networks together are "
+              f"{'faster' if r['result']['together_vs_apart']['speedup'] > 1 else 'slower'} than one after another "
+              f"({r['result']['together_vs_apart']['speedup']:.2f}×)." for r in records)
+   + "\n\nA device without a row here has no stored benchmark; `make reproduce PROFILE=gpu` on a GPU machine "
+     "measures one.")

@@ -45,12 +45,16 @@ def notebook_sources(paths: list[str] | None = None) -> list[Path]:
 
 
 def clean(nb):
-    """Drop run-specific metadata so that a re-execution with the same outputs is no git change."""
+    """Drop run-specific metadata so that a re-execution with the same outputs is no git change,
+    and hide papermill's injected-parameters cell in the book (it stays in the notebook)."""
     for key in VOLATILE_NB_METADATA:
         nb.metadata.pop(key, None)
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     nb.metadata.setdefault("language_info", {"name": "python"})
     for i, cell in enumerate(nb.cells):
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
         # ids from position and source, not random: re-executing gives no spurious git diff
         cell.id = hashlib.sha1(f"{i}:{cell.source}".encode()).hexdigest()[:8]
         for key in VOLATILE_CELL_METADATA:
