@@ -45,6 +45,9 @@ from html import escape
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from gdd import published
+from gdd.published import HTML
+
 ROOT_MARKERS = ("_config.yml", "pyproject.toml")
 
 # The set-up cell every notebook starts with (tests/test_notebooks.py checks that each has it).
@@ -250,14 +253,6 @@ def recent_records() -> list[dict]:
 
 
 # ---- labels ----
-
-class HTML(str):
-    """A string that is already HTML (not escaped in tables); ``plain`` is its text form."""
-
-    @property
-    def plain(self) -> str:
-        return re.sub(r"<[^>]+>", "", re.sub(r"<sub>(.*?)</sub>", r"_\1", self))
-
 
 NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10",
          "convnet3": "ConvNet-3", "resnet10": "ResNet-10", "resnet18": "ResNet-18", "resnet18_bn": "ResNet-18 (BN)",
@@ -926,3 +921,67 @@ def paper_checks(p, device: str = "cpu") -> list[Check]:
               "reproduced if the long ssdkd run reaches adv's final accuracy ≥ 10× sooner than adv's wall time on "
               "every dataset; not reproduced if < 2× (or never) on every one"),
     ]
+
+
+# ---- published numbers beside ours (the numbers: gdd.published) ----
+
+def _published_label(n) -> str:
+
+    extra = ([label(n.model)] if n.model != "convnet3" else []) + ([n.note] if n.note else [])
+    return f"{n.method} ({', '.join(extra + ['published'])})"
+
+
+def published_beside(ours: dict[tuple[str, str], dict[int, dict]], ipcs, compare: str | None = None,
+           datasets=None, caption: str = "", name: str | None = None, shown_in: str = "table1"):
+    """Our results and the published ones of the same datasets and IPCs, as one ``Table``.
+
+    ``ours``: {(dataset, method): {ipc: record}} (a record's ``result`` has ``mean`` and ``std``).
+    Rows are grouped by dataset (datasets with no result of ours show the published rows only).
+    Published rows are set apart: italic, grey, "(published)", their source under the method.
+    Where our ``compare`` method has a result at the same IPC, a published cell also gives the
+    difference ``compare − published`` under the value (e.g. "gdd −3.2"). Only the numbers meant
+    for our table ``shown_in`` appear; models other than ConvNet-3 are named in the method."""
+    datasets = list(dict.fromkeys([d for d, _ in ours] + list(datasets or [])))
+    cols = {ipc: f"IPC {ipc}" for ipc in ipcs}
+    rows = []
+    for d in datasets:
+        mine = {m: by_ipc for (dd, m), by_ipc in ours.items() if dd == d}
+        for m, by_ipc in mine.items():
+            rows.append({"dataset": label(d), "method": m,
+                         **{cols[i]: _result_mean_std(by_ipc[i]) for i in ipcs if i in by_ipc}})
+        pub: dict[str, dict] = {}
+        for n in published.accuracy(d, shown_in=shown_in):
+            if n.ipc not in cols and n.ipc is not None:
+                continue
+            row = pub.setdefault(_published_label(n), {"dataset": label(d), "method": Cell(_published_label(n), n.source),
+                                             "_class": "published"})
+            ref = mine.get(compare, {}).get(n.ipc) if compare else None
+            delta = None if ref is None else f"{compare}\u00a0{_result_mean_std(ref)[0] - n.mean:+.1f}".replace("-", "−")
+            if n.ipc is None:
+                row["full data"] = Cell(n.value, delta)
+            else:
+                row[cols[n.ipc]] = Cell(n.value, delta)
+        rows += pub.values()
+    columns = ["dataset", "method", *cols.values()] + (["full data"] if any("full data" in r for r in rows) else [])
+    return table(rows, columns, caption=caption, name=name, group="dataset")
+
+
+def _result_mean_std(record: dict) -> tuple[float, float]:
+    r = record.get("result", record)
+    return (r["mean"], r["std"])
+
+
+def published_listing(numbers: list, caption: str = "", name: str | None = None):
+    """Published numbers alone, one row each (dataset, method with its source, evaluated on, IPC,
+    accuracy)."""
+    return table([{"dataset": label(n.dataset), "method": Cell(_published_label(n), n.source), "evaluated on": label(n.model),
+                   "IPC": "full data" if n.ipc is None else n.ipc, "accuracy (%)": n.value, "_class": "published"}
+                  for n in numbers], caption=caption, name=name)
+
+
+def published_datafree_table(name: str | None = None):
+    """Fast-Datafree's CIFAR-10 table, as published (its source in the caption)."""
+    return table([{"teacher → student": r.pair, "method": f"{r.method} (published)", "accuracy (%)": r.accuracy,
+                   "training hours": r.hours, "_class": "published"} for r in published.DATAFREE], digits=2,
+                 caption=HTML(f"CIFAR-10 student accuracy and training time, as published: {published.FAST_DATAFREE.html()}."),
+                 name=name, group="teacher → student")

@@ -67,11 +67,12 @@ claims_table(paper_checks(p, device))
 
 # %% tags=["remove-input"]
 from gdd import published
+from gdd.notebook import published_beside
 from gdd.notebook import budget_box, by_setting, label
 
 if table1:
     display(budget_box(table1))
-    display(published.beside({(d, label(m)): v for (d, m), v in by_setting(table1).items()}, p.ipcs,
+    display(published_beside({(d, label(m)): v for (d, m), v in by_setting(table1).items()}, p.ipcs,
                              compare="gdd", name="headline",
                              caption="Test accuracy (%), mean ± std over the networks. Under a published value: "
                                      "gdd's mean minus it."))

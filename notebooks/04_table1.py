@@ -54,10 +54,11 @@ budget_box()
 
 # %% tags=["hide-input"]
 from gdd import published
+from gdd.notebook import published_beside
 from gdd.notebook import by_setting, label
 
 ours = {(d, label(m)): by_ipc for (d, m), by_ipc in by_setting(rec.values()).items()}
-published.beside(ours, p.ipcs, compare="gdd", datasets=["cifar10"], name="table1",
+published_beside(ours, p.ipcs, compare="gdd", datasets=["cifar10"], name="table1",
                  caption="Test accuracy (%) of ConvNet-3 trained on each distilled set, mean ± std over the networks. "
                          "Under a published value: gdd's mean minus it.")
 

@@ -84,6 +84,7 @@ plot_networks(df, x="evaluated on", hue="images from", title=f"{label(d)}, IPC 1
 
 # %% tags=["remove-input"]
 from gdd import published
+from gdd.notebook import published_listing
 
-published.listing(published.accuracy(shown_in="table2"), name="table2-published",
+published_listing(published.accuracy(shown_in="table2"), name="table2-published",
                   caption="Published cross-architecture numbers.")

@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from gdd import published
+from gdd.notebook import published_datafree_table
 from gdd import grids
 from gdd.datafree.experiments import ABLATION
 
@@ -91,7 +92,7 @@ table([{"dataset": label(r["dataset"]), "method": r["method"], "student accuracy
 # published; they are on another dataset and budget and are not comparable with the table above.
 
 # %% tags=["remove-input"]
-published.datafree_table(name="fast-datafree-published")
+published_datafree_table(name="fast-datafree-published")
 
 # %% [markdown]
 # ## Efficiency: accuracy against synthetic samples used and against wall time
