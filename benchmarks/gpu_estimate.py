@@ -21,11 +21,14 @@ Method:
    stage functions of ``gdd/reproduce.py``) + generator checkpoints (the CPU time of saving one)
    + a fixed 20 s per stage call (process start, CUDA initialisation, data decoding).
 
-  python benchmarks/gpu_estimate.py [--repeats 2] [--threads N]
+  python benchmarks/gpu_estimate.py [--repeats 2] [--threads N] [--save steps.json]
+  python benchmarks/gpu_estimate.py --load steps.json      # the tables again, without measuring
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import statistics
 import tempfile
 import time
@@ -50,7 +53,7 @@ from gdd.profiles import get_profile
 
 PEAK_BF16 = 990e12              # H100 SXM dense bf16, FLOP/s
 GPU_SHARES = (0.05, 0.10)       # achieved share of the peak: conservative, optimistic
-LAUNCH_S = 5e-6                 # per kernel
+LAUNCH_S = 5e-6                 # per kernel (10 us: the sensitivity column)
 STAGE_OVERHEAD_S = 20.0         # per stage call: process start, CUDA init, data decoding
 DATASET = "mnist"               # 1 x 32 x 32; Fashion-MNIST has the same sizes
 TRAIN_SIZE, TEST_SIZE = 60_000, 10_000
@@ -86,9 +89,12 @@ class Step:
     flops: float        # forward + backward
     kernels: int
 
-    def gpu_s(self, ref_flops: float, share: float) -> float:
-        """CPU time scaled by the rate ratio, + launches: rel x (reference FLOPs / R_gpu) + k x 5 us."""
-        return self.rel * ref_flops / (share * PEAK_BF16) + self.kernels * LAUNCH_S
+    def gpu_s(self, ref_flops: float, share: float, launch_s: float = LAUNCH_S) -> float:
+        """CPU time scaled by the rate ratio, + launches: rel x (reference FLOPs / R_gpu) + k x 5 us;
+        a checkpoint's disk time as measured."""
+        if self.name == "checkpoint":
+            return self.cpu_s
+        return self.rel * ref_flops / (share * PEAK_BF16) + self.kernels * launch_s
 
 
 def measure(name: str, step, repeats: int, reference=None) -> Step:
@@ -280,10 +286,28 @@ def settings(profile: str = "gpu") -> SimpleNamespace:
 
 # ---- what each stage of `gdd reproduce --profile gpu` runs ----
 
+def generator_work(p) -> tuple[dict[str, float], dict[str, float]]:
+    """One dataset's stage-1 GAN run, and its cgan, dim and gdd distillation runs: {step: count}."""
+    gan_steps = p.gan_epochs * ((p.gan_train_size or TRAIN_SIZE) // p.gan_batch)
+    distill = p.distill_epochs * p.distill_steps_per_epoch
+    gan = {"gan step": gan_steps, "checkpoint": gan_steps / p.checkpoint_every}
+    return gan, {"cgan distill step": distill, "pool distill step (mean)": 2 * distill,
+                 "checkpoint": 3 * distill / p.checkpoint_every}
+
+
+def fresh_machine_extra(p) -> dict[str, dict[str, float]]:
+    """What a stage retrains when it runs on a fresh machine (runs/ is not carried, only
+    results/): figures needs every generator of Table 1; figure3 and table2 the focus dataset's GAN."""
+    gan, distill = generator_work(p)
+    figures = {}
+    for part in (gan, distill, gan, distill):
+        figures = {k: figures.get(k, 0) + part.get(k, 0) for k in {*figures, *part}}
+    return {"figures": figures, "figure3": dict(gan), "table2": dict(gan)}
+
+
 def stage_work(p) -> dict[str, dict[str, float]]:
     """stage -> {step name: count}; read from the profile, following gdd/reproduce.py (results
     that an earlier stage already stored are not counted again)."""
-    gan_steps = p.gan_epochs * ((p.gan_train_size or TRAIN_SIZE) // p.gan_batch)
     distill = p.distill_epochs * p.distill_steps_per_epoch
     runs = p.eval_runs
 
@@ -298,8 +322,8 @@ def stage_work(p) -> dict[str, dict[str, float]]:
         return total
 
     def table1_dataset() -> dict:
-        work = {"gan step": gan_steps, "cgan distill step": distill, "pool distill step (mean)": 2 * distill,
-                "checkpoint": (gan_steps + 3 * distill) / p.checkpoint_every}
+        gan, generators = generator_work(p)
+        work = {**gan, **generators, "checkpoint": gan["checkpoint"] + generators["checkpoint"]}
         for ipc in p.ipcs:
             for _ in range(4):  # random, cgan, dim, gdd
                 add(work, evaluation("convnet3", ipc))
@@ -342,24 +366,17 @@ def stage_work(p) -> dict[str, dict[str, float]]:
             "datafree fashion_mnist": dict(datafree)}
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=2, help="timed calls per step (after one warm-up call)")
-    ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
-    args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    p = settings("gpu")
-    torch.manual_seed(0)
+def measure_steps(p, repeats: int) -> list[Step]:
+    """Every step of the gpu profile, measured on this CPU; the first is the ConvNet-3 reference."""
     print(f"CPU steps at the gpu profile's sizes ({torch.get_num_threads()} threads):", flush=True)
+    torch.manual_seed(0)
     foreach = {name: partial(getattr(torch.optim, name), foreach=True) for name in ("SGD", "Adam")}
     with mock.patch.multiple(torch.optim, **foreach):  # optimisers as on CUDA (multi-tensor kernels)
         reference = supervised_step(make_model("convnet3", 1, 10), 256)
-        ref = measure("convnet3 train step", reference, args.repeats)
-        m = partial(measure, repeats=args.repeats, reference=reference)
-        steps = [ref,
-                 m("gan step", generator_step(p.gan_width, p.gan_batch, p.gan_noise)),
-                 m("cgan distill step", generator_step(p.gan_width, p.distill_batch, p.gan_noise))]
+        steps = [measure("convnet3 train step", reference, repeats)]
+        m = partial(measure, repeats=repeats, reference=reference)
+        steps += [m("gan step", generator_step(p.gan_width, p.gan_batch, p.gan_noise)),
+                  m("cgan distill step", generator_step(p.gan_width, p.distill_batch, p.gan_noise))]
         by_pool = [m(f"pool distill step ({name})", generator_step(p.gan_width, p.distill_batch, p.gan_noise, name,
                                                                     p.pool_width)) for name in p.pool]
         steps += by_pool
@@ -389,36 +406,61 @@ def main(argv=None) -> int:
                   m("synthesis step", synthesis_step(p.datafree_gen_width, p.datafree_syn_batch, teacher, student)),
                   m("student forward (1000 images)", forward_pass(student, 1000))]
     steps.append(Step("checkpoint", checkpoint_seconds(p.gan_width), 0.0, 0.0, 0))  # disk time, not scaled
-    by_name = {s.name: s for s in steps}
-    r_cpu = ref.flops / ref.cpu_s
-    print(f"\nthis CPU's achieved rate on the ConvNet-3 training step: {r_cpu / 1e9:.1f} GFLOP/s (shared, "
-          f"varies with load; the estimate uses time ratios to it); assumed H100 "
-          f"rate {GPU_SHARES[0] * PEAK_BF16 / 1e12:.0f} / {GPU_SHARES[1] * PEAK_BF16 / 1e12:.0f} TFLOP/s "
-          f"({GPU_SHARES[0]:.0%} / {GPU_SHARES[1]:.0%} of {PEAK_BF16 / 1e12:.0f})")
+    return steps
 
+
+def report(p, steps: list[Step]) -> None:
+    ref, by_name = steps[0], {s.name: s for s in steps}
+    print(f"\nthe ConvNet-3 training step (width 128, batch 256): {ref.flops / 1e9:.1f} GFLOP, {ref.cpu_s:.2f} s "
+          f"on this CPU: {ref.flops / ref.cpu_s / 1e9:.1f} GFLOP/s (shared, varies with load; the estimate uses "
+          f"time ratios to it); assumed H100 rate {GPU_SHARES[0] * PEAK_BF16 / 1e12:.0f} / "
+          f"{GPU_SHARES[1] * PEAK_BF16 / 1e12:.0f} TFLOP/s ({GPU_SHARES[0]:.0%} / {GPU_SHARES[1]:.0%} of "
+          f"{PEAK_BF16 / 1e12:.0f})")
     print("\n| step (gpu profile sizes) | CPU s | x ConvNet-3 step | GFLOP | kernels | GPU ms at 5 % | of which launches |")
     print("|---|---|---|---|---|---|---|")
     for s in steps:
-        gpu_ms = 1e3 * (s.cpu_s if s.name == "checkpoint" else s.gpu_s(ref.flops, GPU_SHARES[0]))
         print(f"| {s.name} | {s.cpu_s:.3f} | {s.rel:.2f} | {s.flops / 1e9:.1f} | {s.kernels} | "
-              f"{gpu_ms:.2f} | {1e3 * s.kernels * LAUNCH_S:.2f} |")
+              f"{1e3 * s.gpu_s(ref.flops, GPU_SHARES[0]):.2f} | {1e3 * s.kernels * LAUNCH_S:.2f} |")
 
-    print("\n| stage | main work | GPU min at 5 % of peak | at 10 % | flag |")
-    print("|---|---|---|---|---|")
-    totals = [0.0, 0.0]
+    print("\n| stage | largest items (count x step) | GPU min at 5 % of peak | at 10 % | at 5 %, 10 us launches | flag |")
+    print("|---|---|---|---|---|---|")
+    variants = [(GPU_SHARES[0], LAUNCH_S), (GPU_SHARES[1], LAUNCH_S), (GPU_SHARES[0], 2 * LAUNCH_S)]
+    totals = [0.0] * len(variants)
     for stage, work in stage_work(p).items():
-        minutes = []
-        for share in GPU_SHARES:
-            seconds = STAGE_OVERHEAD_S + sum(n * (by_name[k].cpu_s if k == "checkpoint" else by_name[k].gpu_s(ref.flops, share))
-                                             for k, n in work.items())
-            minutes.append(seconds / 60)
+        minutes = [(STAGE_OVERHEAD_S + sum(n * by_name[k].gpu_s(ref.flops, share, launch) for k, n in work.items())) / 60
+                   for share, launch in variants]
         totals = [t + mnt for t, mnt in zip(totals, minutes)]
-        main_work = ", ".join(f"{n:.0f} x {k}" for k, n in sorted(work.items(), key=lambda kv: -kv[1] * (
-            by_name[kv[0]].gpu_s(ref.flops, GPU_SHARES[0]) if kv[0] != "checkpoint" else by_name[kv[0]].cpu_s))[:3])
-        flag = "**> 8 min**" if minutes[0] > 8 else ""
-        print(f"| {stage} | {main_work} | {minutes[0]:.1f} | {minutes[1]:.1f} | {flag} |")
-    print(f"| **total** | | **{totals[0]:.1f}** | **{totals[1]:.1f}** | target 25 min: "
-          f"{'over' if totals[0] > 25 else 'within'} at 5 %, {'over' if totals[1] > 25 else 'within'} at 10 % |")
+        largest = sorted(work.items(), key=lambda kv: -kv[1] * by_name[kv[0]].gpu_s(ref.flops, GPU_SHARES[0]))[:3]
+        items = ", ".join(f"{n:.0f} x {k}" for k, n in largest)
+        flag = "**> 8 min**" if max(minutes) > 8 else ""
+        print(f"| {stage} | {items} | {minutes[0]:.1f} | {minutes[1]:.1f} | {minutes[2]:.1f} | {flag} |")
+    print(f"| **total** | | **{totals[0]:.1f}** | **{totals[1]:.1f}** | **{totals[2]:.1f}** | target 25 min |")
+    print("\nif a stage runs on a fresh machine (runs/ not carried), it first retrains generators:")
+    for stage, work in fresh_machine_extra(p).items():
+        minutes = [sum(n * by_name[k].gpu_s(ref.flops, share, launch) for k, n in work.items()) / 60
+                   for share, launch in variants]
+        print(f"  {stage}: + {minutes[0]:.1f} min at 5 % ({minutes[1]:.1f} at 10 %, {minutes[2]:.1f} with 10 us launches)")
+    launches = sum(n * by_name[k].kernels * LAUNCH_S for work in stage_work(p).values() for k, n in work.items()) / 60
+    print(f"kernel launches at 5 us: {launches:.1f} of the total's minutes")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=2, help="timed calls per step (after one counted warm-up call)")
+    ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    ap.add_argument("--save", type=Path, help="write the measured steps to this JSON file")
+    ap.add_argument("--load", type=Path, help="read the steps from this JSON file instead of measuring")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    p = settings("gpu")
+    if args.load:
+        steps = [Step(**s) for s in json.loads(args.load.read_text())]
+    else:
+        steps = measure_steps(p, args.repeats)
+    if args.save:
+        args.save.write_text(json.dumps([dataclasses.asdict(s) for s in steps], indent=1))
+    report(p, steps)
     return 0
 
 

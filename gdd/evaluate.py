@@ -72,7 +72,7 @@ def _use_compile(cfg: EvalConfig, device: torch.device, n: int) -> bool:
     win. Measured (benchmarks/compile_eval.py, ConvNet-3, 2 shared CPU cores): x1.3-1.4 per step
     at IPC 10 and 50 after 24-40 s of compilation (break-even after 55-125 steps; later networks
     of the same shape reuse the compiled code), but only x1.1-1.2 at IPC 1 (batch 10), where
-    60 s of compilation take 400-2800 steps to repay. Not measured on CUDA: eager there. Auto
+    16-60 s of compilation take 430-2750 steps to repay. Not measured on CUDA: eager there. Auto
     also needs a C++ compiler (inductor's ``$CXX``, default g++). None of the cpu profile's
     evaluations (at most 400 steps, or batches of 10) reaches the threshold, so its stored
     results stay bit-identical."""
