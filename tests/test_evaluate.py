@@ -143,7 +143,7 @@ def test_compile_only_where_it_was_measured_to_win(monkeypatch):
     """EvalConfig.compile None compiles only long CPU evaluations with batches of >= 100 images
     (benchmarks/compile_eval.py); never the short ones of the tests or of the cpu profile."""
     from gdd.evaluate import _use_compile
-    from gdd.profiles import get_profile
+    from gdd import configs
     monkeypatch.setattr("shutil.which", lambda name: "/usr/bin/" + name)
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert _use_compile(EvalConfig(epochs=300, runs=5), cpu, 100)
@@ -151,8 +151,8 @@ def test_compile_only_where_it_was_measured_to_win(monkeypatch):
     assert not _use_compile(EvalConfig(epochs=1000, runs=5), cpu, 10)    # IPC 1: batches of 10
     assert not _use_compile(EvalConfig(epochs=300, runs=5, compile=False), cpu, 100)
     assert _use_compile(EvalConfig(epochs=1, runs=1, compile=True), cpu, 10)
-    p = get_profile("cpu")
-    assert not any(_use_compile(EvalConfig(epochs=p.epochs_for(ipc), runs=p.eval_runs), cpu, 10 * ipc) for ipc in p.ipcs)
+    p = configs.as_profile("cpu")
+    assert not any(_use_compile(configs.eval_config(p, ipc), cpu, 10 * ipc) for ipc in p.ipcs)
     monkeypatch.setattr("shutil.which", lambda name: None)                 # no C++ compiler
     assert not _use_compile(EvalConfig(epochs=300, runs=5), cpu, 100)
 
