@@ -206,16 +206,15 @@ def test_experiment_configs_do_not_depend_on_where_the_checkout_lies(tmp_path, m
     results instead of recomputing them; every committed record follows that rule."""
     import json
     from pathlib import Path
-    from gdd import experiments
-    from gdd.datafree import experiments as datafree
-    from gdd.results import as_dict, config_key, local, portable
+    from gdd import configs
+    from gdd.results import config_key, local, portable
     keys = set()
     for where in ("a", "b"):
         monkeypatch.setenv("GDD_RUNS", str(tmp_path / where / "runs"))
-        cfg = experiments.distill_config("smoke", "mnist", "gdd")
-        assert cfg.init.startswith("$GDD_RUNS/") and local(cfg.init) == experiments.run_folder(
-            "smoke", experiments.gan_config("smoke", "mnist"))
-        keys.add((config_key(cfg), config_key(datafree.datafree_config("smoke", "mnist", "ssdkd"))))
+        cfg = configs.distill_config("smoke", "mnist", "gdd")
+        assert cfg.init.startswith("$GDD_RUNS/") and local(cfg.init) == configs.generator_folder(
+            "smoke", configs.gan_config("smoke", "mnist"))
+        keys.add((config_key(cfg), config_key(configs.datafree_config("smoke", "mnist", "ssdkd"))))
     assert len(keys) == 1
     assert portable(tmp_path / "elsewhere") == str(tmp_path / "elsewhere") == str(local(tmp_path / "elsewhere"))
     root = Path(__file__).resolve().parent.parent / "results"
