@@ -948,7 +948,7 @@ def published_beside(ours: dict[tuple[str, str], dict[int, dict]], ipcs, compare
         mine = {m: by_ipc for (dd, m), by_ipc in ours.items() if dd == d}
         for m, by_ipc in mine.items():
             rows.append({"dataset": label(d), "method": m,
-                         **{cols[i]: _result_mean_std(by_ipc[i]) for i in ipcs if i in by_ipc}})
+                         **{cols[i]: result_of(by_ipc[i]) for i in ipcs if i in by_ipc}})
         pub: dict[str, dict] = {}
         for n in published.accuracy(d, shown_in=shown_in):
             if n.ipc not in cols and n.ipc is not None:
@@ -956,7 +956,7 @@ def published_beside(ours: dict[tuple[str, str], dict[int, dict]], ipcs, compare
             row = pub.setdefault(_published_label(n), {"dataset": label(d), "method": Cell(_published_label(n), n.source),
                                              "_class": "published"})
             ref = mine.get(compare, {}).get(n.ipc) if compare else None
-            delta = None if ref is None else f"{compare}\u00a0{_result_mean_std(ref)[0] - n.mean:+.1f}".replace("-", "−")
+            delta = None if ref is None else f"{compare}\u00a0{result_of(ref)[0] - n.mean:+.1f}".replace("-", "−")
             if n.ipc is None:
                 row["full data"] = Cell(n.value, delta)
             else:
@@ -964,11 +964,6 @@ def published_beside(ours: dict[tuple[str, str], dict[int, dict]], ipcs, compare
         rows += pub.values()
     columns = ["dataset", "method", *cols.values()] + (["full data"] if any("full data" in r for r in rows) else [])
     return table(rows, columns, caption=caption, name=name, group="dataset")
-
-
-def _result_mean_std(record: dict) -> tuple[float, float]:
-    r = record.get("result", record)
-    return (r["mean"], r["std"])
 
 
 def published_listing(numbers: list, caption: str = "", name: str | None = None):
