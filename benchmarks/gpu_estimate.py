@@ -43,11 +43,10 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
-from gdd import augment, configs, evaluate, pool
+from gdd import augment, configs, distill, evaluate, pool
 from gdd.data import normalize
 from gdd.datafree.synthesis import BNStatsLoss, InversionGenerator, kl_per_sample
-from gdd.gan import Critic, Generator, critic_loss, from_unit, generator_gan_loss, to_unit
-from gdd.losses import global_loss, local_loss
+from gdd.gan import Critic, Generator, critic_loss, from_unit, generator_gan_loss
 from gdd.models import make_model
 from gdd.profiles import get_profile
 
@@ -141,40 +140,39 @@ def supervised_step(model, batch: int, lr: float = 0.01):
     return step
 
 
-def generator_step(width: int, batch: int, noise: int, pool_name: str | None = None, pool_width: int = 32):
-    """One step of ``gdd/distill.py``'s loop: a critic step (WGAN-GP + class CE), then, when
-    matching with ``pool_name``, an SGD step of the pool model on an augmented real batch and
-    the matching losses through one shared augmentation draw, then the generator step."""
+def generator_step(width: int, batch: int, noise: int, pool_name: str | None = None, pool_width: int = 32,
+                   pool_steps: int = 16):
+    """One step of ``gdd/distill.py``'s loop, with its own functions: the generator step (when
+    matching with ``pool_name``: ``pool_steps`` SGD steps of the pool model, then the matching
+    terms under one batch-wide draw), then the critic step on new noise with random labels."""
     G, D = Generator(1, 10, width, noise), Critic(1, 10, width)
     opt_g, opt_d = (torch.optim.Adam(m.parameters(), 1e-4, betas=(0.0, 0.9)) for m in (G, D))
     xr, yr = images(batch)
-    fam, g = augment.families_for(DATASET), torch.Generator().manual_seed(0)
+    x_train, y_train = images(pool_steps * batch)
+    g = torch.Generator().manual_seed(0)
     model, layer = pool.build(pool_name, 1, 10, pool_width) if pool_name else (None, None)
     model_opt = torch.optim.SGD(model.parameters(), 0.01, momentum=0.9, weight_decay=5e-4) if model else None
 
     def step():
+        D.requires_grad_(False)
         fake = G(torch.randn(batch, noise), yr)
-        d_loss, _ = critic_loss(D, from_unit(xr), fake, yr, 10.0)
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
         g_loss, _ = generator_gan_loss(D, fake, yr)
         if model is not None:
-            real_in = normalize(xr, DATASET)
-            pool_loss = F.cross_entropy(model(augment.augment(real_in, fam, g)), yr)
-            model_opt.zero_grad(set_to_none=True)
-            pool_loss.backward()
-            model_opt.step()
-            draw = augment.sample(batch, fam, g)
-            model.requires_grad_(False)
-            with torch.no_grad():
-                rl, rf = model.forward_with(augment.apply(real_in, draw), layer)
-            sl, sf = model.forward_with(augment.apply(normalize(to_unit(fake), DATASET), draw), layer)
-            model.requires_grad_(True)
-            g_loss = g_loss + 0.01 * global_loss(rl, sl) + 0.001 * local_loss(rf, sf)
+            distill.train_pool_model(model, model_opt, x_train, y_train, pool_steps, batch, DATASET, g)
+            l_g, l_l = distill.matching_losses(model, layer, normalize(xr, DATASET), fake, DATASET,
+                                               distill.matching_draws(batch, g))
+            g_loss = g_loss + 0.01 * l_g + 0.001 * l_l
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
+        D.requires_grad_(True)
+        y_fake = torch.randint(10, (batch,))
+        with torch.no_grad():
+            fake = G(torch.randn(batch, noise), y_fake)
+        d_loss, _ = critic_loss(D, from_unit(xr), yr, fake, y_fake, 10.0)
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
     return step
 
 
@@ -274,7 +272,7 @@ def settings(profile: str = "gpu") -> SimpleNamespace:
         gan_epochs=gan.epochs, gan_train_size=gan.train_size, gan_batch=gan.batch, gan_width=gan.width,
         gan_noise=gan.noise, checkpoint_every=gan.checkpoint_every, distill_epochs=dist.epochs,
         distill_steps_per_epoch=dist.steps_per_epoch, distill_batch=dist.batch, pool=dist.pool,
-        pool_width=dist.pool_width, eval_runs=configs.eval_config(p, p.ipcs[0]).runs,
+        pool_width=dist.pool_width, pool_steps=dist.pool_steps, eval_runs=configs.eval_config(p, p.ipcs[0]).runs,
         epochs_for=lambda ipc: configs.epochs_for(p, ipc), cross_epochs=configs.eval_config(p, 10, cross).epochs,
         datafree_iters=df.iters, datafree_synth_every=df.synth_every, teacher_steps=teacher.steps,
         datafree_buffer_size=df.buffer_size, datafree_eval_every=df.eval_every,
@@ -378,7 +376,7 @@ def measure_steps(p, repeats: int) -> list[Step]:
         steps += [m("gan step", generator_step(p.gan_width, p.gan_batch, p.gan_noise)),
                   m("cgan distill step", generator_step(p.gan_width, p.distill_batch, p.gan_noise))]
         by_pool = [m(f"pool distill step ({name})", generator_step(p.gan_width, p.distill_batch, p.gan_noise, name,
-                                                                    p.pool_width)) for name in p.pool]
+                                                                    p.pool_width, p.pool_steps)) for name in p.pool]
         steps += by_pool
         steps.append(Step("pool distill step (mean)", statistics.mean(s.cpu_s for s in by_pool),
                           statistics.mean(s.rel for s in by_pool), statistics.mean(s.flops for s in by_pool),

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from gdd import data, files, imageset
+from gdd.losses import LOCAL_REDUCTIONS
 from gdd.argtypes import default_device, non_negative_float, positive_float, positive_int
 
 
@@ -122,7 +123,7 @@ def _gen_config(args, stage: str):
                if getattr(args, k, None) is not None}
     if stage == "distill":
         changes.update(method=args.method, init=str(args.gan))
-        for k in ("lambda_global", "lambda_local", "pool_width"):
+        for k in ("lambda_global", "lambda_local", "pool_width", "pool_steps", "local_reduction"):
             if getattr(args, k) is not None:
                 changes[k] = getattr(args, k)
         if args.pool:
@@ -226,8 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--gan", type=Path, required=True, help="the finished stage-1 run folder")
     s.add_argument("--lambda-global", type=non_negative_float)
     s.add_argument("--lambda-local", type=non_negative_float)
-    s.add_argument("--pool", help="comma-separated model names, e.g. convnet3,resnet10,resnet18")
+    s.add_argument("--pool", help="comma-separated model names (default DiM's five: "
+                   "convnet3,resnet10,resnet18,resnet10_ap,resnet18_ap)")
     s.add_argument("--pool-width", type=positive_int)
+    s.add_argument("--pool-steps", type=positive_int,
+                   help="SGD steps of the pool model on real batches before each generator step (DiM: 16)")
+    s.add_argument("--local-reduction", choices=LOCAL_REDUCTIONS,
+                   help="L_local over C*H*W: sum (DiM's released code, default) or per-element mean")
     s.set_defaults(fn=lambda a: cmd_train(a, "distill"))
 
     m = sub.add_parser("sample", help="stage 3: sample a class-balanced image set from a generator")

@@ -6,9 +6,12 @@ started from the stage-1 generator with the matching terms switched on:
 Methods of the paper's comparison, one code path with different weights:
 ``cgan`` (lambda_g = lambda_l = 0: no matching step), ``dim`` (lambda_l = 0), ``gdd`` (both).
 
-Every step: one critic step on a real batch, one SGD step of the current pool model on the
-same real batch (when matching), one generator step. A new pool model is drawn and freshly
-initialised at every epoch. Runs follow the run-folder protocol (``gdd.runfolder``): they
+Every step follows DiM's released ``pool_match.py: train``: a generator step on fresh noise with
+the real batch's labels (when matching: first ``pool_steps`` SGD steps of the current pool
+model on random real batches, then the matching terms under one batch-wide augmentation draw
+shared by the real and the synthetic batch), then a critic step on new noise with random
+labels. A new pool model is drawn and freshly initialised at every epoch. Stage 2 starts from
+the stage-1 weights *and* Adam states, with the learning rates reset. Runs follow the run-folder protocol (``gdd.runfolder``): they
 checkpoint every ``checkpoint_every`` steps and at each epoch's end, resume when rerun, and
 refuse another config.
 """
@@ -24,7 +27,7 @@ from gdd import augment, data, pool
 from gdd.data import normalize, to_device
 from gdd.files import BadFile, IncompatibleCheckpoint, atomic_save, load_pt, save_png
 from gdd.gan import Critic, Generator, critic_loss, from_unit, generator_gan_loss, to_unit
-from gdd.losses import global_loss, local_loss
+from gdd.losses import LOCAL_REDUCTIONS, global_loss, local_loss
 from gdd.results import local
 from gdd.runfolder import open_run
 
@@ -43,9 +46,11 @@ class GenConfig:
     method: str = "cgan"                   # cgan | dim | gdd
     lambda_global: float = 0.01
     lambda_local: float = 0.001
-    pool: tuple[str, ...] = ("convnet3", "resnet10", "resnet18")
+    pool: tuple[str, ...] = ("convnet3", "resnet10", "resnet18", "resnet10_ap", "resnet18_ap")
     pool_width: int | None = None          # None: each pool model's default width
     pool_lr: float = 0.01
+    pool_steps: int = 16                   # SGD steps of the pool model before each generator step
+    local_reduction: str = "sum"           # L_local over C*H*W: "sum" (DiM's code) or "mean"
     width: int = 196
     noise: int = 100
     epochs: int = 150
@@ -72,7 +77,10 @@ class GenConfig:
                              f"lambda_local={self.lambda_local}")
         if self.stage == "distill" and not self.init:
             raise ValueError("stage 'distill' needs the stage-1 run folder (--gan DIR)")
-        for name in ("epochs", "batch", "width", "noise", "checkpoint_every"):
+        if self.local_reduction not in LOCAL_REDUCTIONS:
+            raise ValueError(f"unknown local-loss reduction {self.local_reduction!r}; "
+                             f"valid: {', '.join(LOCAL_REDUCTIONS)}")
+        for name in ("epochs", "batch", "width", "noise", "pool_steps", "checkpoint_every"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         pool.check_pool(self.pool)
@@ -114,33 +122,55 @@ def new_pool_model(cfg: GenConfig, epoch: int, device) -> tuple[str, torch.nn.Mo
     return name, model, layer, torch.optim.SGD(model.parameters(), cfg.pool_lr, momentum=0.9, weight_decay=5e-4)
 
 
-def pool_step(model, opt, real_in: torch.Tensor, labels: torch.Tensor, families, generator) -> torch.Tensor:
+def pool_step(model, opt, real_in: torch.Tensor, labels: torch.Tensor, generator) -> torch.Tensor:
     """One SGD step of the pool model on a real batch (normalised, B x C x 32 x 32) under a
-    fresh DSA draw; returns its cross-entropy (0-dim, detached)."""
+    per-image ``augment.POOL_CHAIN`` draw (DiM's ``aug_rand``); its cross-entropy (0-dim, detached)."""
     model.train()
-    loss = F.cross_entropy(model(augment.augment(real_in, families, generator)), labels)
+    draws = augment.sample_chain(len(real_in), augment.POOL_CHAIN, generator, side=real_in.shape[-1])
+    loss = F.cross_entropy(model(augment.apply_chain(real_in, draws)), labels)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
     return loss.detach()
 
 
+def train_pool_model(model, opt, x: torch.Tensor, y: torch.Tensor, steps: int, batch: int, dataset: str,
+                     generator: torch.Generator) -> torch.Tensor:
+    """DiM's ``train_match_model``: ``steps`` SGD steps of the pool model on the first batches of
+    a fresh shuffle of the training set (x: N x C x 32 x 32 in [0, 1]); mean cross-entropy."""
+    order = torch.randperm(len(x), generator=generator)
+    losses = []
+    for idx in order[torch.arange(steps * batch) % len(x)].split(batch):
+        idx = to_device(idx, x.device)
+        losses.append(pool_step(model, opt, normalize(x[idx], dataset), y[idx], generator))
+    return torch.stack(losses).mean()
+
+
+def matching_draws(n: int, generator: torch.Generator) -> list[augment.AugDraw]:
+    """DiM's matching augmentation: one ``augment.MATCH_CHAIN`` parameter set for the whole
+    batch, applied to the real and the synthetic batch alike."""
+    return augment.sample_chain(n, augment.MATCH_CHAIN, generator, per_image=False)
+
+
 def matching_losses(model, layer: str, real_in: torch.Tensor, fake: torch.Tensor, dataset: str,
-                    draw: augment.AugDraw) -> tuple[torch.Tensor, torch.Tensor]:
+                    draws: list[augment.AugDraw], reduction: str = "sum") -> tuple[torch.Tensor, torch.Tensor]:
     """(L_global, L_local), unweighted, of generated images ``fake`` (B x C x 32 x 32 in [-1, 1])
     against the real batch ``real_in`` of the same labels (normalised): both go through the same
-    augmentation ``draw`` and the pool model, whose parameters get no gradient (gradient reaches
+    augmentation ``draws`` and the pool model, whose parameters get no gradient (gradient reaches
     the generator only)."""
     model.requires_grad_(False)
     with torch.no_grad():
-        real_logits, real_feat = model.forward_with(augment.apply(real_in, draw), layer)
-    syn_logits, syn_feat = model.forward_with(augment.apply(normalize(to_unit(fake), dataset), draw), layer)
+        real_logits, real_feat = model.forward_with(augment.apply_chain(real_in, draws), layer)
+    syn_logits, syn_feat = model.forward_with(augment.apply_chain(normalize(to_unit(fake), dataset), draws), layer)
     model.requires_grad_(True)
-    return global_loss(real_logits, syn_logits), local_loss(real_feat, syn_feat)
+    return global_loss(real_logits, syn_logits), local_loss(real_feat, syn_feat, reduction)
 
 
-def load_stage1(cfg: GenConfig, G: Generator, D: Critic) -> None:
-    """Load the finished stage-1 run ``cfg.init`` into ``G`` and ``D`` (dataset checked)."""
+def load_stage1(cfg: GenConfig, G: Generator, D: Critic, opt_g: torch.optim.Optimizer | None = None,
+                opt_d: torch.optim.Optimizer | None = None) -> None:
+    """Load the finished stage-1 run ``cfg.init`` into ``G`` and ``D`` (dataset checked) and, when
+    given, its Adam states into ``opt_g`` and ``opt_d`` with the learning rates reset to ``cfg``'s
+    (DiM's matching stage)."""
     init = local(cfg.init)
     gen_path, critic_path = init / "generator.pt", init / "critic.pt"
     if not gen_path.exists() or not critic_path.exists():
@@ -155,6 +185,20 @@ def load_stage1(cfg: GenConfig, G: Generator, D: Critic) -> None:
             raise IncompatibleCheckpoint(f"{path} was trained on {made_for}, not {cfg.dataset}; "
                                          f"give --gan a stage-1 run of {cfg.dataset}")
         load_state(module, blob["state_dict"], path)
+    if opt_g is None:
+        return
+    path = init / "optimizers.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: the stage-1 run in {init} predates saved optimiser "
+                                f"states; rerun it (`gdd train-gan --out {init}` in an empty folder)")
+    blob = load_pt(path, "stage-1 optimiser states")
+    for opt, key, lr in ((opt_g, "opt_g", cfg.lr_g), (opt_d, "opt_d", cfg.lr_d)):
+        try:
+            opt.load_state_dict(blob[key])
+        except (KeyError, TypeError, ValueError) as err:
+            raise IncompatibleCheckpoint(f"{path} holds no usable {key} ({err}); rerun the stage-1 run") from None
+        for group in opt.param_groups:
+            group["lr"] = lr
 
 
 def train(cfg: GenConfig, out: Path, real: tuple[torch.Tensor, torch.Tensor] | None = None,
@@ -167,7 +211,7 @@ def train(cfg: GenConfig, out: Path, real: tuple[torch.Tensor, torch.Tensor] | N
     ``summary.json``. ``real`` replaces the training data (tests, benchmarks); ``stop_after``
     ends the call after that many steps. Returns the summary (``finished`` False if stopped)."""
     device = torch.device(device)
-    stage1 = [] if cfg.stage == "gan" else [local(cfg.init) / "generator.pt", local(cfg.init) / "critic.pt"]
+    stage1 = [] if cfg.stage == "gan" else [local(cfg.init) / f for f in ("generator.pt", "critic.pt", "optimizers.pt")]
     with open_run(out, cfg, device, [p for p in stage1 if p.exists()], redo_before, stop_after, progress) as run:
         if run.summary is not None:
             return run.summary
@@ -180,20 +224,20 @@ def _train(cfg: GenConfig, run, real, device: torch.device) -> dict:
     spec = data.get_spec(cfg.dataset)
     torch.manual_seed(cfg.seed)
     G, D = build_gan(cfg)
-    if cfg.stage == "distill":
-        load_stage1(cfg, G, D)
     G, D = G.to(device), D.to(device)
     opt_g = torch.optim.Adam(G.parameters(), cfg.lr_g, betas=cfg.betas)
     opt_d = torch.optim.Adam(D.parameters(), cfg.lr_d, betas=cfg.betas)
+    if cfg.stage == "distill":
+        load_stage1(cfg, G, D, opt_g, opt_d)
     lam_g, lam_l = cfg.weights()
     matching = lam_g > 0 or lam_l > 0
     steps_per_epoch = cfg.steps_per_epoch or max(1, len(x) // cfg.batch)
     total = cfg.epochs * steps_per_epoch
     aug_gen = torch.Generator().manual_seed(cfg.seed + 1)
-    run.track(aug=aug_gen)
+    pool_gen = torch.Generator().manual_seed(cfg.seed + 3)   # the pool model's batches and augmentation
+    run.track(aug=aug_gen, pool=pool_gen)
     grid_z = torch.randn(10 * spec.num_classes, cfg.noise, generator=torch.Generator().manual_seed(cfg.seed + 2))
     grid_y = torch.arange(spec.num_classes).repeat_interleave(10)
-    families = augment.families_for(cfg.dataset)
 
     model = model_opt = model_name = layer = None
     ckpt = run.resume()
@@ -224,25 +268,31 @@ def _train(cfg: GenConfig, run, real, device: torch.device) -> dict:
         idx = to_device(perm[torch.arange(i * cfg.batch, (i + 1) * cfg.batch) % len(x)], device)
         xr, yr = x[idx], y[idx]
 
+        # the generator: fresh noise with the real batch's labels (the critic is not trained here)
+        D.requires_grad_(False)
         fake = G(torch.randn(len(yr), cfg.noise, device=device), yr)
-        d_loss, parts = critic_loss(D, from_unit(xr), fake, yr, cfg.gp_weight)
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
-
         g_loss, g_row = generator_gan_loss(D, fake, yr)
-        row = {"step": step + 1, "epoch": epoch, **parts, **g_row, "l_global": 0.0, "l_local": 0.0,
-               "pool": model_name or ""}
+        matched = {"l_global": 0.0, "l_local": 0.0, "pool": model_name or ""}
         if matching:
-            real_in = normalize(xr, cfg.dataset)
-            pool_loss = pool_step(model, model_opt, real_in, yr, families, aug_gen)
-            draw = augment.sample(len(yr), families, aug_gen)  # one draw shared by real and synthetic
-            l_g, l_l = matching_losses(model, layer, real_in, fake, cfg.dataset, draw)
+            pool_loss = train_pool_model(model, model_opt, x, y, cfg.pool_steps, cfg.batch, cfg.dataset, pool_gen)
+            l_g, l_l = matching_losses(model, layer, normalize(xr, cfg.dataset), fake, cfg.dataset,
+                                       matching_draws(len(yr), aug_gen), cfg.local_reduction)
             g_loss = g_loss + lam_g * l_g + lam_l * l_l
-            row.update(l_global=l_g.detach(), l_local=l_l.detach(), pool_loss=pool_loss)
+            matched.update(l_global=l_g.detach(), l_local=l_l.detach(), pool_loss=pool_loss)
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
+        D.requires_grad_(True)
+
+        # the critic: new noise with random labels against the real batch
+        y_fake = torch.randint(spec.num_classes, (len(yr),), device=device)
+        with torch.no_grad():
+            fake = G(torch.randn(len(yr), cfg.noise, device=device), y_fake)
+        d_loss, parts = critic_loss(D, from_unit(xr), yr, fake, y_fake, cfg.gp_weight)
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        row = {"step": step + 1, "epoch": epoch, **parts, **g_row, **matched}
         run.log(step + 1, row, d_loss=parts["d_loss"], g_loss=g_loss.detach())
 
         end_of_epoch = i == steps_per_epoch - 1
@@ -257,6 +307,7 @@ def _train(cfg: GenConfig, run, real, device: torch.device) -> dict:
             "width": cfg.width, "noise": cfg.noise, "method": cfg.method, "stage": cfg.stage}
     atomic_save({"state_dict": G.state_dict(), "meta": meta, "config": asdict(cfg)}, run.out / "generator.pt")
     atomic_save({"state_dict": D.state_dict(), "meta": meta}, run.out / "critic.pt")
+    atomic_save({"opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict()}, run.out / "optimizers.pt")
     return run.finish({"steps": total, "final": run.rows[-1] if run.rows else {}})
 
 

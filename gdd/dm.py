@@ -91,11 +91,6 @@ def to_pixels(x: torch.Tensor, dataset: str) -> torch.Tensor:
     return x * std + mean
 
 
-def _batchwise(draw: augment.AugDraw, n: int) -> augment.AugDraw:
-    """A one-image draw repeated for ``n`` images: DSA's batch mode (every image the same parameters)."""
-    return augment.AugDraw(draw.family, {k: v.repeat(n, *[1] * (v.dim() - 1)) for k, v in draw.values.items()})
-
-
 def dm_step(images_syn: torch.Tensor, labels: torch.Tensor, real_by_class: list[torch.Tensor],
             net: StagedNet, families: tuple[str, ...], generator: torch.Generator, dataset: str) -> torch.Tensor:
     """DM's loss for one embedding network (DM, Eq. 4, one sample of theta and omega):
@@ -118,7 +113,8 @@ def dm_step(images_syn: torch.Tensor, labels: torch.Tensor, real_by_class: list[
         real = normalize(real, dataset)
         if families:
             draw = augment.sample(1, families, generator, side=side)
-            real, syn = augment.apply(real, _batchwise(draw, len(real))), augment.apply(syn, _batchwise(draw, len(syn)))
+            real = augment.apply(real, augment.batchwise(draw, len(real)))
+            syn = augment.apply(syn, augment.batchwise(draw, len(syn)))
         with torch.no_grad():
             mean_real = net.embed(real).mean(0)
         loss = loss + (mean_real - net.embed(syn).mean(0)).square().sum()

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import torch
 
-from gdd import augment, configs, data, pool
+from gdd import configs, data, pool
 from gdd.configs import as_profile
 from gdd.deploy import sample_to_file
-from gdd.distill import GenConfig, build_gan, load_stage1, matching_losses, pool_step, train
+from gdd.distill import (GenConfig, build_gan, load_stage1, matching_draws, matching_losses, train, train_pool_model,
+                         training_data)
 from gdd.evaluate import evaluate_set
 from gdd.imageset import load_image_set
 from gdd.gan import generator_gan_loss
@@ -156,52 +157,58 @@ def sample_grid(profile: Profile | str, dataset: str, method: str, ipc: int = 10
                       run, p.name, redo_before, device)
 
 
-def gradient_shares(profile: Profile | str, dataset: str, pool_steps: int = 50, batches: int = 5,
-                    device="cpu", redo_before: float | None = None) -> dict:
+def gradient_shares(profile: Profile | str, dataset: str, batches: int = 5, device="cpu",
+                    redo_before: float | None = None) -> dict:
     """How strongly each term of L_G pulls on the generator: the norm of the gradient of
     L_cGAN, L_global and L_local (unweighted) with respect to the stage-1 generator's
-    parameters, with each pool model trained for ``pool_steps`` SGD steps on real batches first
-    (``distill.pool_step``; the terms are ``distill.matching_losses``, as in the training loop).
-    Averaged over ``batches`` batches; the weighted ratios say whether lambda_g and lambda_l
-    can move the generator at all next to the adversarial term."""
+    parameters, for each pool model at the start of a distillation epoch (trained for
+    ``pool_steps`` SGD steps, as before the epoch's first generator step) and at its end
+    (``pool_steps`` x steps per epoch), with the training loop's functions
+    (``distill.train_pool_model``, ``distill.matching_losses``). Averaged over ``batches``
+    batches; the weighted ratios say whether lambda_g and lambda_l can move the generator next
+    to the adversarial term: {pool model: {"start" | "end": {...}}}."""
     p = as_profile(profile)
     gan = configs.gan_config(p, dataset)
     cfg = configs.distill_config(p, dataset, "gdd")
-    config = {"gan": gan, "pool": cfg.pool, "pool_width": cfg.pool_width, "pool_steps": pool_steps,
-              "batches": batches, "batch": cfg.batch}
+    steps_per_epoch = cfg.steps_per_epoch or (cfg.train_size or data.get_spec(dataset).train_size) // cfg.batch
+    checkpoints = {"start": cfg.pool_steps, "end": cfg.pool_steps * steps_per_epoch}
+    config = {"gan": gan, "pool": cfg.pool, "pool_width": cfg.pool_width, "pool_lr": cfg.pool_lr,
+              "checkpoints": checkpoints, "batches": batches, "batch": cfg.batch,
+              "local_reduction": cfg.local_reduction, "lambdas": cfg.weights()}
 
     def run():
         train_generator(p, gan, device)
         G, D = build_gan(gan)
         load_stage1(cfg, G, D)
         G, D = G.to(device).train(), D.to(device)
-        x, y = data.load(dataset, train=True)
+        x, y = (t.to(device) for t in training_data(gan))
         spec = data.get_spec(dataset)
         g = torch.Generator().manual_seed(0)
-        fam = augment.families_for(dataset)
+        lam_g, lam_l = cfg.weights()
         out = {}
         for name in cfg.pool:
             model, layer = pool.build(name, spec.channels, spec.num_classes, cfg.pool_width)
             model.to(device)
             opt = torch.optim.SGD(model.parameters(), cfg.pool_lr, momentum=0.9, weight_decay=5e-4)
-            for _ in range(pool_steps):
-                idx = torch.randint(len(x), (cfg.batch,), generator=g)
-                pool_step(model, opt, data.normalize(x[idx].to(device), dataset), y[idx].to(device), fam, g)
-            norms = {"cgan": [], "global": [], "local": []}
-            for _ in range(batches):
-                idx = torch.randint(len(x), (cfg.batch,), generator=g)
-                xr, yr = x[idx].to(device), y[idx].to(device)
-                fake = G(torch.randn(len(yr), gan.noise, device=device), yr)
-                draw = augment.sample(len(yr), fam, g)
-                l_global, l_local = matching_losses(model, layer, data.normalize(xr, dataset), fake, dataset, draw)
-                terms = {"cgan": generator_gan_loss(D, fake, yr)[0], "global": l_global, "local": l_local}
-                for k, t in terms.items():
-                    grads = torch.autograd.grad(t, list(G.parameters()), retain_graph=True, allow_unused=True)
-                    norms[k].append(torch.sqrt(sum((gr ** 2).sum() for gr in grads if gr is not None)).item())
-            mean = {k: sum(v) / len(v) for k, v in norms.items()}
-            out[name] = {**{f"grad_{k}": v for k, v in mean.items()},
-                         "weighted_global_over_cgan": cfg.lambda_global * mean["global"] / mean["cgan"],
-                         "weighted_local_over_cgan": cfg.lambda_local * mean["local"] / mean["cgan"]}
+            trained, out[name] = 0, {}
+            for when, steps in checkpoints.items():
+                train_pool_model(model, opt, x, y, steps - trained, cfg.batch, dataset, g)
+                trained = steps
+                norms = {"cgan": [], "global": [], "local": []}
+                for _ in range(batches):
+                    idx = torch.randint(len(x), (cfg.batch,), generator=g).to(device)
+                    xr, yr = x[idx], y[idx]
+                    fake = G(torch.randn(len(yr), gan.noise, device=device), yr)
+                    l_global, l_local = matching_losses(model, layer, data.normalize(xr, dataset), fake, dataset,
+                                                        matching_draws(len(yr), g), cfg.local_reduction)
+                    terms = {"cgan": generator_gan_loss(D, fake, yr)[0], "global": l_global, "local": l_local}
+                    for k, t in terms.items():
+                        grads = torch.autograd.grad(t, list(G.parameters()), retain_graph=True, allow_unused=True)
+                        norms[k].append(torch.sqrt(sum((gr ** 2).sum() for gr in grads if gr is not None)).item())
+                mean = {k: sum(v) / len(v) for k, v in norms.items()}
+                out[name][when] = {"pool_steps": steps, **{f"grad_{k}": v for k, v in mean.items()},
+                                   "weighted_global_over_cgan": lam_g * mean["global"] / mean["cgan"],
+                                   "weighted_local_over_cgan": lam_l * mean["local"] / mean["cgan"]}
         return out
 
     return cached_run(f"{dataset}-gradient-shares", config, run, p.name, redo_before, device)

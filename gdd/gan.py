@@ -76,16 +76,17 @@ def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor) -> 
     return (grad.flatten(1).norm(dim=1) - 1).square().mean()
 
 
-def critic_loss(critic: Critic, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor,
+def critic_loss(critic: Critic, real: torch.Tensor, y_real: torch.Tensor, fake: torch.Tensor, y_fake: torch.Tensor,
                 gp_weight: float = 10.0) -> tuple[torch.Tensor, dict]:
-    """WGAN-GP critic loss + class cross-entropy on real and fake (fake detached); the parts
-    for logging as detached 0-dim tensors (reading them back is left to the caller: a sync)."""
+    """WGAN-GP critic loss + class cross-entropy on real (labels ``y_real``) and fake (labels
+    ``y_fake``, detached); the parts for logging as detached 0-dim tensors (reading them back is
+    left to the caller: a sync)."""
     fake = fake.detach()
     s_real, c_real = critic(real)
     s_fake, c_fake = critic(fake)
     wasserstein = s_real.mean() - s_fake.mean()
     gp = gradient_penalty(critic, real, fake)
-    cls = F.cross_entropy(c_real, y) + F.cross_entropy(c_fake, y)
+    cls = F.cross_entropy(c_real, y_real) + F.cross_entropy(c_fake, y_fake)
     loss = -wasserstein + gp_weight * gp + cls
     return loss, {"d_loss": loss.detach(), "wasserstein": wasserstein.detach(), "gp": gp.detach()}
 

@@ -15,8 +15,17 @@ def global_loss(real_logits: torch.Tensor, syn_logits: torch.Tensor) -> torch.Te
     return F.mse_loss(F.log_softmax(syn_logits, 1), F.log_softmax(real_logits, 1).detach())
 
 
-def local_loss(real_features: torch.Tensor, syn_features: torch.Tensor) -> torch.Tensor:
-    """Feature matching at a middle layer (DiM's released form, used by GDD):
-    L_local = 1/(C H W) sum_{c,h,w} | mean_i f(x_i)_{chw} - mean_i f(x~_i)_{chw} |.
+LOCAL_REDUCTIONS = ("sum", "mean")
+
+
+def local_loss(real_features: torch.Tensor, syn_features: torch.Tensor, reduction: str = "sum") -> torch.Tensor:
+    """Feature matching at a middle layer, in DiM's released form (``dist(.., 'l1')``, used by GDD):
+    L_local = sum_{c,h,w} | mean_i f(x_i)_{chw} - mean_i f(x~_i)_{chw} |   (``reduction="sum"``);
+    ``"mean"`` divides by C H W (a per-element mean: 10^3-10^4 times smaller for middle layers).
     Features B x C x H x W; returns a scalar."""
-    return (real_features.detach().mean(0) - syn_features.mean(0)).abs().mean()
+    diff = (real_features.detach().mean(0) - syn_features.mean(0)).abs()
+    if reduction == "sum":
+        return diff.sum()
+    if reduction == "mean":
+        return diff.mean()
+    raise ValueError(f"unknown local-loss reduction {reduction!r}; valid: {', '.join(LOCAL_REDUCTIONS)}")

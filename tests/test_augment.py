@@ -46,3 +46,26 @@ def test_crop_is_integer_translation():
 def test_no_flip_for_digits():
     assert "flip" not in augment.families_for("mnist")
     assert "flip" in augment.families_for("cifar10")
+
+
+def test_cutout_hole_is_dsas_half_side_square():
+    draw = augment.AugDraw("cutout", {"center": torch.tensor([[16, 16], [0, 0]]), "size": torch.tensor([16, 16])})
+    holes = (augment.apply(torch.ones(2, 1, 32, 32), draw) == 0).sum((1, 2, 3))
+    assert holes.tolist() == [16 * 16, 8 * 8]  # inside; clipped at the corner
+    assert augment.sample(1000, ("cutout",), torch.Generator().manual_seed(0)).values["center"].max() == 32
+
+
+def test_chain_applies_every_family_in_order_per_image_or_batchwise():
+    g = torch.Generator().manual_seed(0)
+    per_image = augment.sample_chain(8, augment.MATCH_CHAIN, g)
+    assert [d.family for d in per_image] == ["color", "crop", "cutout"]
+    assert per_image[1].values["shift"].unique(dim=0).shape[0] > 1
+    shared = augment.sample_chain(8, augment.MATCH_CHAIN, g, per_image=False)
+    assert all((v == v[:1]).all() for d in shared for v in d.values.values())  # one parameter set for all
+    x = torch.rand(1, 1, 32, 32).expand(8, 1, 32, 32)
+    y = augment.apply_chain(x, shared)
+    assert torch.allclose(y, y[:1].expand_as(y))  # identical images stay identical under a batch-wide draw
+    by_hand = x
+    for d in shared:
+        by_hand = augment.apply(by_hand, d)
+    assert torch.equal(y, by_hand)

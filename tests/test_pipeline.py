@@ -20,7 +20,7 @@ from gdd.models import make_model
 
 def tiny(**kw):
     base = dict(dataset="mnist", width=8, noise=16, epochs=2, batch=8, steps_per_epoch=3, train_size=64,
-                checkpoint_every=2, pool=("convnet3", "resnet10"), pool_width=4)
+                checkpoint_every=2, pool=("convnet3", "resnet10"), pool_width=4, pool_steps=2)
     return GenConfig(**{**base, **kw})
 
 
@@ -36,6 +36,80 @@ def test_losses_zero_on_identical_inputs_positive_otherwise():
     assert global_loss(a, a.clone()).item() == 0 and global_loss(a, b).item() > 0
     f, g = torch.randn(4, 8, 5, 5), torch.randn(4, 8, 5, 5)
     assert local_loss(f, f.clone()).item() == 0 and local_loss(f, g).item() > 0
+
+
+def test_local_loss_is_dims_released_sum_unless_asked_for_the_mean():
+    f, g = torch.randn(4, 8, 5, 5), torch.randn(4, 8, 5, 5)
+    by_hand = (f.mean(0) - g.mean(0)).abs().sum()  # DiM's dist(f.mean(0), g.mean(0), 'l1')
+    assert torch.allclose(local_loss(f, g), by_hand)
+    assert torch.allclose(local_loss(f, g, "mean"), by_hand / (8 * 5 * 5))
+    with pytest.raises(ValueError, match="unknown local-loss reduction 'max'; valid: sum, mean"):
+        local_loss(f, g, "max")
+    with pytest.raises(ValueError, match="local-loss reduction"):
+        tiny(local_reduction="max")
+
+
+def test_default_pool_is_dims_five_models():
+    cfg = GenConfig(dataset="mnist")
+    assert cfg.pool == ("convnet3", "resnet10", "resnet18", "resnet10_ap", "resnet18_ap")
+    assert cfg.pool_steps == 16 and cfg.local_reduction == "sum"
+    for name in cfg.pool:  # each builds and has the middle layer the local loss reads
+        model, layer = pool.build(name, 1, 10, width=4)
+        _, feat = model.forward_with(torch.rand(2, 1, 32, 32), layer)
+        assert feat.dim() == 4
+
+
+def test_pool_model_takes_pool_steps_sgd_steps_on_distinct_real_batches(monkeypatch):
+    from gdd import augment, distill
+    model = make_model("convnet3", 1, 10, width=4)
+    opt = torch.optim.SGD(model.parameters(), 0.01)
+    x, y = torch.rand(100, 1, 32, 32), torch.arange(100) % 10
+    seen, chains = [], []
+    real_step = distill.pool_step
+    monkeypatch.setattr(distill, "pool_step", lambda m, o, xb, yb, g: seen.append(yb) or real_step(m, o, xb, yb, g))
+    real_chain = augment.sample_chain
+    monkeypatch.setattr(augment, "sample_chain", lambda *a, **k: chains.append((a, k)) or real_chain(*a, **k))
+    loss = distill.train_pool_model(model, opt, x, y, 5, 16, "mnist", torch.Generator().manual_seed(0))
+    assert len(seen) == 5 and loss.dim() == 0 and torch.isfinite(loss)
+    assert len(torch.cat(seen)) == 80  # 5 batches of 16 from one shuffle: no image twice
+    # each batch under a per-image color-then-crop draw (DiM's aug_rand)
+    assert all(a[1] == augment.POOL_CHAIN and k.get("per_image", True) for a, k in chains) and len(chains) == 5
+
+
+def test_step_order_and_labels_follow_dims_train(monkeypatch, tmp_path):
+    """Generator step first on the real batch's labels; then the critic on new noise with
+    random labels (DiM's pool_match.py: train)."""
+    from gdd import distill
+    calls = []
+    real_critic, real_gen = distill.critic_loss, distill.generator_gan_loss
+    monkeypatch.setattr(distill, "generator_gan_loss", lambda D, f, y: calls.append(("G", y)) or real_gen(D, f, y))
+    monkeypatch.setattr(distill, "critic_loss", lambda D, xr, yr, f, yf, gp: calls.append(("D", yr, yf))
+                        or real_critic(D, xr, yr, f, yf, gp))
+    train(tiny(epochs=1, steps_per_epoch=4, batch=32), tmp_path, progress=False)
+    assert [c[0] for c in calls] == ["G", "D"] * 4
+    for (_, y_gen), (_, y_real, y_fake) in zip(calls[::2], calls[1::2]):
+        assert torch.equal(y_gen, y_real) and not torch.equal(y_fake, y_real)
+
+
+def test_stage2_starts_from_stage1_adam_state_with_the_learning_rate_reset(gan_run):
+    from gdd.distill import build_gan, load_stage1
+    cfg = tiny(stage="distill", method="gdd", init=str(gan_run), lr_g=3e-6, lr_d=4e-6)
+    G, D = build_gan(cfg)
+    opt_g, opt_d = (torch.optim.Adam(m.parameters(), 1.0, betas=cfg.betas) for m in (G, D))
+    load_stage1(cfg, G, D, opt_g, opt_d)
+    stage1 = load_pt(gan_run / "optimizers.pt", "optimizers")
+    assert opt_g.state_dict()["state"][0]["step"] == stage1["opt_g"]["state"][0]["step"] == 6
+    assert torch.equal(opt_d.state_dict()["state"][0]["exp_avg"], stage1["opt_d"]["state"][0]["exp_avg"])
+    assert [g["lr"] for g in opt_g.param_groups] == [3e-6] and [g["lr"] for g in opt_d.param_groups] == [4e-6]
+
+
+def test_stage2_refuses_a_stage1_run_without_optimiser_states(gan_run, tmp_path):
+    import shutil
+    old = tmp_path / "old-gan"
+    shutil.copytree(gan_run, old)
+    (old / "optimizers.pt").unlink()
+    with pytest.raises(FileNotFoundError, match="optimizers.pt is missing.*rerun it"):
+        train(tiny(stage="distill", method="gdd", init=str(old)), tmp_path / "d", progress=False)
 
 
 def test_matching_gradient_reaches_generator_only():
