@@ -36,11 +36,21 @@ def test_size(profile: Profile | str, model: str = "convnet3") -> int | None:
     return p.eval_test_size if model == "convnet3" else (p.cross_test_size or p.eval_test_size)
 
 
-def eval_config(profile: Profile | str, ipc: int, model: str = "convnet3", seed: int = 0) -> EvalConfig:
-    """The profile's evaluation budget at ``ipc``; Table 2's other architectures add ``cross_eval``."""
+def eval_config(profile: Profile | str, ipc: int, model: str = "convnet3", seed: int = 0,
+                protocol: str = "fixed") -> EvalConfig:
+    """The profile's evaluation budget at ``ipc``; Table 2's other architectures add ``cross_eval``;
+    ``protocol="dim"``: DiM's protocol at the same epochs and networks."""
     p = as_profile(profile)
     extra = p.cross_eval if model != "convnet3" else {}
-    return EvalConfig(**{"epochs": epochs_for(p, ipc), **p.eval, **extra, "model": model, "seed": seed})
+    return EvalConfig(**{"epochs": epochs_for(p, ipc), **p.eval, **extra, "model": model, "seed": seed,
+                         "protocol": protocol})
+
+
+def dim_protocol_cells(profile: Profile | str) -> list[tuple[str, int]]:
+    """(method, ipc) pairs evaluated with DiM's protocol beside the fixed set."""
+    p = as_profile(profile)
+    ipcs = p.ipcs if p.dim_protocol_ipcs is None else p.dim_protocol_ipcs
+    return [(m, ipc) for m in p.dim_protocol_methods for ipc in ipcs]
 
 
 # ---- generator training: stage 1 (GAN) and stage 2 (distillation) ----

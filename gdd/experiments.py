@@ -11,22 +11,27 @@ import torch
 
 from gdd import configs, data, pool
 from gdd.configs import as_profile
-from gdd.deploy import sample_to_file
+from gdd.deploy import load_generator, sample_to_file
 from gdd.distill import (GenConfig, build_gan, load_stage1, matching_draws, matching_losses, train, train_pool_model,
                          training_data)
-from gdd.evaluate import evaluate_set
+from gdd.evaluate import evaluate_generator, evaluate_set
 from gdd.imageset import load_image_set
 from gdd.gan import generator_gan_loss
 from gdd.profiles import Profile
 from gdd.results import cached_run, config_key, portable, results_root
 
 
+def test_split(profile: Profile, dataset: str, model: str = "convnet3") -> tuple[torch.Tensor, torch.Tensor]:
+    """The profile's test images for ``model`` (the first ``configs.test_size`` of the test set)."""
+    x, y = data.load(dataset, train=False)
+    n = configs.test_size(profile, model)
+    return (x, y) if n is None else (x[:n], y[:n])
+
+
 def evaluate_images(images, labels, dataset: str, profile: Profile, ipc: int, model: str = "convnet3",
                     device="cpu", seed: int = 0) -> dict:
     """Train the profile's evaluation networks on (images, labels) and test them."""
-    x, y = data.load(dataset, train=False)
-    n = configs.test_size(profile, model)
-    xt, yt = (x, y) if n is None else (x[:n], y[:n])
+    xt, yt = test_split(profile, dataset, model)
     return evaluate_set(images, labels, xt, yt, dataset, configs.eval_config(profile, ipc, model, seed), device)
 
 
@@ -63,8 +68,10 @@ def train_generator(profile: Profile | str, cfg: GenConfig, device="cpu", redo_b
 
 
 def method_result(profile: Profile | str, dataset: str, method: str, ipc: int, model: str = "convnet3",
-                  device="cpu", redo_before: float | None = None, seed: int = 0, **distill_overrides) -> dict:
-    """Distil with ``method`` (cgan | dim | gdd), sample ``ipc`` images per class, evaluate;
+                  device="cpu", redo_before: float | None = None, seed: int = 0, protocol: str = "fixed",
+                  **distill_overrides) -> dict:
+    """Distil with ``method`` (cgan | dim | gdd), sample ``ipc`` images per class, evaluate
+    (``protocol="dim"``: DiM's protocol, fresh samples every epoch, instead of the fixed set);
     ``method`` random: the random real subset."""
     p = as_profile(profile)
     if method == "random":
@@ -72,33 +79,29 @@ def method_result(profile: Profile | str, dataset: str, method: str, ipc: int, m
     default = configs.distill_config(p, dataset, method, seed=seed)
     distill_overrides = {k: v for k, v in distill_overrides.items() if getattr(default, k) != v}
     gen_cfg = configs.distill_config(p, dataset, method, seed=seed, **distill_overrides)
-    config = {"dataset": dataset, "method": method, "ipc": ipc, "eval": configs.eval_config(p, ipc, model, seed),
+    eval_cfg = configs.eval_config(p, ipc, model, seed, protocol)
+    config = {"dataset": dataset, "method": method, "ipc": ipc, "eval": eval_cfg,
               "generator": gen_cfg, "gan": configs.gan_config(p, dataset, seed), "sample_seed": seed,
               "test_size": configs.test_size(p, model)}
 
     def run():
         summary, folder = train_generator(p, gen_cfg, device, redo_before)
         gan_summary = train_generator(p, configs.gan_config(p, dataset, seed), device)[0]
+        timings = {"distill_wall_time_s": summary["wall_time_s"], "gan_wall_time_s": gan_summary["wall_time_s"],
+                   "generator_provenance": summary["provenance"]}
+        if protocol == "dim":
+            G, _ = load_generator(folder / "generator.pt", device)
+            xt, yt = test_split(p, dataset, model)
+            return {**evaluate_generator(G, ipc, xt, yt, dataset, eval_cfg, device), **timings}
         set_path = folder / f"ipc{ipc}-seed{seed}.pt"
         timing = sample_to_file(folder / "generator.pt", ipc, seed, set_path, device)
         x, y, _ = load_image_set(set_path)
         result = evaluate_images(x, y, dataset, p, ipc, model, device, seed)
-        return {**result, "sampling": timing, "distill_wall_time_s": summary["wall_time_s"],
-                "gan_wall_time_s": gan_summary["wall_time_s"], "generator_provenance": summary["provenance"],
-                "image_set": portable(set_path)}
+        return {**result, "sampling": timing, **timings, "image_set": portable(set_path)}
 
     tag = "".join(f"-{k}{'+'.join(v) if isinstance(v, tuple) else v}" for k, v in sorted(distill_overrides.items()))
+    tag += "-dimprotocol" if protocol == "dim" else ""
     return cached_run(f"{dataset}-{method}{tag}-ipc{ipc}-{model}", config, run, p.name, redo_before, device)
-
-
-def strong_matching(profile: Profile | str, device="cpu", redo_before: float | None = None,
-                    ipcs: tuple[int, ...] = (1, 10)) -> dict[tuple[str, int], dict]:
-    """``dim`` and ``gdd`` on the focus dataset with the profile's ``strong_lambdas`` (matching
-    weights at which the matching gradients can pull): {(method, ipc): record}."""
-    p = as_profile(profile)
-    lam_g, lam_l = p.strong_lambdas
-    return {(m, ipc): method_result(p, p.focus_dataset, m, ipc, device=device, redo_before=redo_before,
-                                    lambda_global=lam_g, lambda_local=lam_l) for m in ("dim", "gdd") for ipc in ipcs}
 
 
 # ---- small artefacts the book's figures need (committed under results/, unlike runs/) ----

@@ -7,7 +7,7 @@ records keyed the way the notebooks look them up.
 from __future__ import annotations
 
 from gdd import experiments
-from gdd.configs import as_profile
+from gdd.configs import as_profile, dim_protocol_cells
 from gdd.datafree import experiments as dfe
 from gdd.profiles import Profile
 
@@ -17,23 +17,35 @@ DATAFREE_REFERENCES = ("scratch", "kd_real")
 
 
 def table1(profile: Profile | str, device="cpu", redo_before: float | None = None) -> dict:
-    """Table 1: {(dataset, method, ipc): record}, ConvNet-3 evaluation."""
+    """Table 1: {(dataset, method, ipc): record}, ConvNet-3 evaluation of a fixed sampled set,
+    and {(dataset, method, ipc, "dim"): record} under DiM's protocol for the profile's cells
+    (``configs.dim_protocol_cells``)."""
     p = as_profile(profile)
-    return {(d, m, ipc): experiments.method_result(p, d, m, ipc, device=device, redo_before=redo_before)
-            for d in p.datasets for ipc in p.ipcs for m in TABLE1_METHODS}
+    out = {}
+    for d in p.datasets:
+        for ipc in p.ipcs:
+            for m in TABLE1_METHODS:
+                out[(d, m, ipc)] = experiments.method_result(p, d, m, ipc, device=device, redo_before=redo_before)
+        for m, ipc in dim_protocol_cells(p):
+            out[(d, m, ipc, "dim")] = experiments.method_result(p, d, m, ipc, device=device, redo_before=redo_before,
+                                                                protocol="dim")
+    return out
 
 
 def table2(profile: Profile | str, device="cpu", redo_before: float | None = None) -> dict:
-    """Table 2 at IPC 10 on the focus dataset: {(source, model): record}; source "random" or
-    the matcher the generator was tuned with (``pool=(matcher,)``)."""
+    """Table 2 at IPC 10 on the focus dataset: {(source, model): record}; source "random",
+    "cgan" (no matching), or (method, matcher) for dim and gdd tuned with ``pool=(matcher,)``."""
     p = as_profile(profile)
     d = p.focus_dataset
-    out = {("random", m): experiments.method_result(p, d, "random", 10, model=m, device=device,
-                                                     redo_before=redo_before) for m in p.cross_models}
-    for matcher in p.cross_matchers:
-        for m in p.cross_models:
-            out[(matcher, m)] = experiments.method_result(p, d, "gdd", 10, model=m, device=device,
-                                                          redo_before=redo_before, pool=(matcher,))
+    out = {}
+    for m in p.cross_models:
+        for source in ("random", "cgan"):
+            out[(source, m)] = experiments.method_result(p, d, source, 10, model=m, device=device,
+                                                         redo_before=redo_before)
+        for method in ("dim", "gdd"):
+            for matcher in p.cross_matchers:
+                out[((method, matcher), m)] = experiments.method_result(
+                    p, d, method, 10, model=m, device=device, redo_before=redo_before, pool=(matcher,))
     return out
 
 
@@ -42,18 +54,6 @@ def figure3(profile: Profile | str, device="cpu", redo_before: float | None = No
     p = as_profile(profile)
     return {lam: experiments.method_result(p, p.focus_dataset, "gdd", 1, device=device, redo_before=redo_before,
                                            lambda_local=lam) for lam in p.ablation_lambdas}
-
-
-def strong_matching(profile: Profile | str, device="cpu", redo_before: float | None = None) -> dict:
-    """{(method, ipc): record} for cgan/dim/gdd at the paper's weights and dim/gdd at the
-    profile's ``strong_lambdas``, IPC 1 and 10: {("paper" | "strong", method, ipc): record}."""
-    p = as_profile(profile)
-    out = {("paper", m, ipc): experiments.method_result(p, p.focus_dataset, m, ipc, device=device,
-                                                        redo_before=redo_before)
-           for m in ("cgan", "dim", "gdd") for ipc in (1, 10)}
-    out.update({("strong", m, ipc): r for (m, ipc), r in
-                experiments.strong_matching(p, device, redo_before).items()})
-    return out
 
 
 def generators(profile: Profile | str, device="cpu", redo_before: float | None = None) -> dict:
@@ -94,11 +94,6 @@ def bench(profile: Profile | str, device="cpu", redo_before: float | None = None
     return {"bench": speed.figures(profile, device, redo_before)}
 
 
-def ablation(profile: Profile | str, device="cpu", redo_before: float | None = None) -> dict:
-    """The matching-weight ablation: Figure 3's sweep and the strong-matching runs."""
-    return {**figure3(profile, device, redo_before), **strong_matching(profile, device, redo_before)}
-
-
 # gdd reproduce's stages, in the order they run
-STAGES = {"table1": table1, "table2": table2, "figure3": ablation, "figures": generators, "datafree": datafree,
+STAGES = {"table1": table1, "table2": table2, "figure3": figure3, "figures": generators, "datafree": datafree,
           "bench": bench}

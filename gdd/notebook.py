@@ -65,7 +65,19 @@ from gdd.notebook import setup
 
 # what the notebook session knows: the profile, the records loaded since the last budget box, and
 # whether ``cached_run`` may compute (False inside ``stored``/``missing_result``: a dry run)
-_STATE: dict[str, Any] = {"profile": None, "loaded": [], "dry": False, "dry_loaded": []}
+_STATE: dict[str, Any] = {"profile": None, "loaded": [], "dry": False, "dry_loaded": [], "compute": True,
+                          "lenient": False, "missing": []}
+
+
+class Pending:
+    """A result not computed yet (``grid`` with ``setup(compute=False)``): shown as such in tables."""
+    text = "not yet computed"
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+PENDING = Pending()
 
 
 def repo_root(start: Path | None = None) -> Path:
@@ -116,10 +128,11 @@ def theme() -> None:
 
 
 def setup(profile: str = "cpu", device: str = "cpu", redo_before: float | None = None,
-          needs: Iterable[str | Callable] = (), seed: int = 0, quiet: bool = False):
+          needs: Iterable[str | Callable] = (), seed: int = 0, quiet: bool = False, compute: bool = True):
     """Set a notebook up (see the module docstring); returns the ``Profile``. ``needs``: the grids
     of ``gdd.grids.STAGES`` (or functions ``f(p, device, redo_before)``) whose results the notebook
-    shows, checked without computing anything."""
+    shows, checked without computing anything. ``compute=False``: ``grid`` only loads, and shows
+    a result that is not stored as not yet computed."""
     from gdd.profiles import get_profile
     p = get_profile(profile)
     root = repo_root()
@@ -134,10 +147,10 @@ def setup(profile: str = "cpu", device: str = "cpu", redo_before: float | None =
     # tqdm.auto falls back to text bars without ipywidgets and says so on stderr at import
     warnings.filterwarnings("ignore", message="IProgress not found")
     theme()
-    _STATE.update(profile=p.name, loaded=[])
+    _STATE.update(profile=p.name, loaded=[], compute=compute, missing=[])
     _install_hook()
     if not quiet:
-        notice = compute_notice(p, needs, device, redo_before)
+        notice = compute_notice(p, needs, device, redo_before, compute)
         if notice:
             print(notice)
     return p
@@ -168,9 +181,15 @@ def _install_hook() -> None:
 
     @functools.wraps(original)
     def cached_run(name, config, fn, *args, **kwargs):
-        if _STATE["dry"]:
+        if _STATE["dry"] or _STATE["lenient"]:
             fn = functools.partial(_refuse, name)
-        record = original(name, config, fn, *args, **kwargs)
+        try:
+            record = original(name, config, fn, *args, **kwargs)
+        except WouldCompute:
+            if not _STATE["lenient"] or _STATE["dry"]:
+                raise
+            _STATE["missing"].append(name)
+            return None
         _STATE["dry_loaded" if _STATE["dry"] else "loaded"].append(record)
         return record
 
@@ -190,6 +209,27 @@ def stored(fn: Callable, *args, **kwargs):
         return None
     finally:
         _STATE["dry"] = False
+
+
+def grid(stage: str | Callable, p, device: str = "cpu", redo_before: float | None = None) -> dict:
+    """The records of a grid (a name of ``gdd.grids.STAGES`` or ``f(p, device, redo_before)``):
+    computed where missing, or, after ``setup(compute=False)``, loaded only, with None for each
+    record that is not stored (``result_of`` shows it as not yet computed)."""
+    from gdd.grids import STAGES
+    fn = STAGES[stage] if isinstance(stage, str) else stage
+    if _STATE["compute"] or redo_before is not None:
+        return fn(p, device, redo_before)
+    _install_hook()
+    _STATE["lenient"] = True
+    try:
+        return fn(p, device, None)
+    finally:
+        _STATE["lenient"] = False
+
+
+def present(records: dict) -> dict:
+    """The entries of a grid whose record is stored."""
+    return {k: r for k, r in records.items() if r is not None}
 
 
 def missing_result(stage: str | Callable, p, device: str = "cpu") -> str | None:
@@ -225,11 +265,16 @@ def expected_time(p, records: list[dict] | None = None) -> str:
             f"on {', '.join(sorted(_devices(records)))} when they were computed")
 
 
-def compute_notice(p, needs: Iterable[str | Callable] = (), device: str = "cpu", redo_before: float | None = None):
+def compute_notice(p, needs: Iterable[str | Callable] = (), device: str = "cpu", redo_before: float | None = None,
+                   compute: bool = True):
     """A warning when running the notebook computes rather than loads (None when it only loads)."""
     from gdd.results import results_root
     _STATE["dry_loaded"] = []
     missing = [m for m in (missing_result(s, p, device) for s in needs) if m]
+    if not compute and redo_before is None:
+        return (f"Note: some results of this page are not computed yet for profile {p.name} "
+                f"(e.g. {', '.join(missing)}); they are shown as not yet computed. "
+                f"`gdd reproduce --profile {p.name}` computes them.") if missing else None
     if redo_before is not None:
         return (f"WARNING: redo_before={redo_before!r}: this notebook recomputes its results of profile {p.name} "
                 f"on {device}. Expected time: {expected_time(p, [] if missing else _STATE['dry_loaded'])}.")
@@ -288,6 +333,8 @@ def fmt(value, digits: int = 1) -> str:
     stay integers."""
     if value is None:
         return "–"
+    if isinstance(value, Pending):
+        return value.text
     if isinstance(value, Cell):
         return fmt(value.value, digits) + (f" ({fmt(value.note)})" if value.note else "")
     if isinstance(value, HTML):
@@ -567,6 +614,8 @@ def by_setting(records: Iterable[dict]) -> dict[tuple[str, str], dict[int, dict]
     out: dict[tuple[str, str], dict[int, dict]] = {}
     for r in records:
         c = r["config"]
+        if c.get("eval", {}).get("protocol", "fixed") != "fixed":
+            continue
         out.setdefault((c["dataset"], c["method"]), {})[c["ipc"]] = r
     return out
 
@@ -580,6 +629,8 @@ def networks(items: Iterable[tuple[dict, dict]]):
     import pandas as pd
     rows = []
     for labels, record in items:
+        if record is None:  # not computed yet
+            continue
         res = record.get("result", record)
         for k, acc in enumerate(res.get("accuracies") or [res["mean"]]):
             rows.append({**labels, "network": k + 1, "accuracy (%)": acc})
@@ -745,14 +796,19 @@ def difference(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, f
     return a[0] - b[0], math.hypot(a[1], b[1])
 
 
-def result_of(record: dict) -> tuple[float, float]:
-    """(mean, std) of an evaluation record."""
+def result_of(record: dict | None, key: str = "") -> tuple[float, float] | Pending:
+    """(mean, std) of an evaluation record (``key="best"``: DiM's best-of-checks accuracy);
+    ``PENDING`` for a record not computed yet."""
+    if record is None:
+        return PENDING
     r = record.get("result", record)
-    return r["mean"], r["std"]
+    return (r[f"{key}_mean"], r[f"{key}_std"]) if key else (r["mean"], r["std"])
 
 
-def difference_text(name_a: str, a: dict, name_b: str, b: dict) -> str:
+def difference_text(name_a: str, a: dict | None, name_b: str, b: dict | None) -> str:
     """``a − b`` of two evaluation records in words, with the combined standard deviation."""
+    if a is None or b is None:
+        return f"{name_a} − {name_b}: not yet computed"
     d, s = difference(result_of(a), result_of(b))
     return f"{name_a} − {name_b}: {d:+.1f} points (combined std {s:.1f}, {d / s:+.1f} std)" if s else \
         f"{name_a} − {name_b}: {d:+.1f} points"

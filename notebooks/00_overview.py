@@ -21,6 +21,7 @@
 profile = "cpu"
 device = "cpu"
 redo_before = None  # a POSIX time (e.g. time.time()): recompute results written before it
+compute = True  # False: only load stored results; a missing one is shown as not yet computed
 
 # %% tags=["remove-cell"]
 import sys
@@ -34,7 +35,7 @@ if "google.colab" in sys.modules:  # Colab: install gdd from the repository
     sys.path.insert(0, src)
 from gdd.notebook import setup
 
-p = setup(profile, device, redo_before)
+p = setup(profile, device, redo_before, compute=compute)
 
 # %% tags=["remove-input"]
 from gdd import grids

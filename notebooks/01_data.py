@@ -15,6 +15,7 @@
 profile = "cpu"
 device = "cpu"
 redo_before = None  # a POSIX time (e.g. time.time()): recompute results written before it
+compute = True  # False: only load stored results; a missing one is shown as not yet computed
 
 # %% tags=["remove-cell"]
 import sys
@@ -28,7 +29,7 @@ if "google.colab" in sys.modules:  # Colab: install gdd from the repository
     sys.path.insert(0, src)
 from gdd.notebook import setup
 
-p = setup(profile, device, redo_before, needs=("table1",))
+p = setup(profile, device, redo_before, needs=("table1",), compute=compute)
 
 # %% tags=["hide-input"]
 import torch
@@ -90,17 +91,10 @@ sample_panels(panels, names)
 # over the networks. Stored under `results/<profile>/`; a re-run loads them.
 
 # %% tags=["remove-output"]
-from gdd import grids
-from gdd.notebook import mean_std
+from gdd.notebook import grid
 
-floor = {(d, ipc): r for (d, m, ipc), r in grids.table1(p, device, redo_before).items() if m == "random"}
-rows = []
-for (d, ipc), r in floor.items():
-    ev = r["config"]["eval"]
-    rows.append({"dataset": d, "IPC": ipc, "images": r["result"]["train_size"],
-                 "accuracy (%)": mean_std(r), "networks": ev["runs"], "epochs": ev["epochs"],
-                 "wall time (s)": round(r["provenance"]["wall_time_s"])})
-table(rows)
+floor = {(d, ipc): r for (d, m, ipc, *protocol), r in grid("table1", p, device, redo_before).items()
+         if m == "random" and not protocol}
 
 # %% tags=["remove-input"]
 from gdd.notebook import budget_box
@@ -108,9 +102,11 @@ from gdd.notebook import budget_box
 budget_box()
 
 # %% tags=["hide-input"]
-table([{"dataset": label(d), "IPC": ipc, "training images": r["result"]["train_size"],
-        "test accuracy (%)": (r["result"]["mean"], r["result"]["std"]), "networks": r["config"]["eval"]["runs"],
-        "epochs": r["config"]["eval"]["epochs"]} for (d, ipc), r in floor.items()],
+from gdd.notebook import result_of
+from gdd.configs import eval_config
+
+table([{"dataset": label(d), "IPC": ipc, "training images": ipc * data.get_spec(d).num_classes, "test accuracy (%)": result_of(r),
+        "networks": eval_config(p, ipc).runs, "epochs": eval_config(p, ipc).epochs} for (d, ipc), r in floor.items()],
       caption="Random real subsets: test accuracy, mean ± std over the networks.", name="floor", group="dataset")
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Random real subsets: test accuracy of each trained network (points) and their mean ± one standard deviation, against the images per class.", "name": "fig-data-floor"}}

@@ -12,6 +12,7 @@
 profile = "cpu"
 device = "cpu"
 redo_before = None  # a POSIX time (e.g. time.time()): recompute results written before it
+compute = True  # False: only load stored results; a missing one is shown as not yet computed
 
 # %% tags=["remove-cell"]
 import sys
@@ -25,13 +26,13 @@ if "google.colab" in sys.modules:  # Colab: install gdd from the repository
     sys.path.insert(0, src)
 from gdd.notebook import setup
 
-p = setup(profile, device, redo_before, needs=("figures",))
+p = setup(profile, device, redo_before, needs=("figures",), compute=compute)
 
 # %% tags=["remove-output"]
 import matplotlib.pyplot as plt
 
-from gdd import grids
-figures = grids.generators(p, device, redo_before)
+from gdd.notebook import grid
+figures = grid("figures", p, device, redo_before)
 records = {d: figures[("generator", d, "gan")] for d in p.datasets}
 for d, r in records.items():
     cfg = r["config"]["generator"]

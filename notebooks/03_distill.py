@@ -7,11 +7,13 @@
 # L = L_{cGAN} + \lambda_g L_{global} + \lambda_l L_{local}
 # $$
 #
-# Each epoch draws a model from the pool (ConvNet-3, ResNet-10, ResNet-18), initialises it
-# fresh and trains it on real batches while the generator is tuned. A real batch and a
-# synthetic batch of the same labels go through the same augmentation draw and the same pool
-# model: $L_{global}$ compares their log-softmax outputs (what the model *decides*),
-# $L_{local}$ compares their mean feature maps at a middle layer (what the model *sees*).
+# as in DiM's released code ({doc}`../book/fidelity`): each epoch draws a model from DiM's pool
+# (ConvNet-3, ResNet-10, ResNet-18 and the two ResNets with average-pool downsampling) and
+# initialises it fresh; before every generator step it takes 16 SGD steps on real batches. A
+# real batch and a synthetic batch of the same labels then go through one augmentation draw
+# (colour, crop, cutout, shared by the whole batch) and the pool model: $L_{global}$ compares
+# their log-softmax outputs (what the model *decides*), $L_{local}$ sums the absolute
+# differences of their mean feature maps at a middle layer (what the model *sees*).
 # Three methods share this one code path: `cgan` ($\lambda_g = \lambda_l = 0$), `dim`
 # ($\lambda_l = 0$) and `gdd` (both).
 
@@ -19,6 +21,7 @@
 profile = "cpu"
 device = "cpu"
 redo_before = None  # a POSIX time (e.g. time.time()): recompute results written before it
+compute = True  # False: only load stored results; a missing one is shown as not yet computed
 
 # %% tags=["remove-cell"]
 import sys
@@ -32,14 +35,14 @@ if "google.colab" in sys.modules:  # Colab: install gdd from the repository
     sys.path.insert(0, src)
 from gdd.notebook import setup
 
-p = setup(profile, device, redo_before, needs=("figures",))
+p = setup(profile, device, redo_before, needs=("figures",), compute=compute)
 
 # %% tags=["remove-output"]
 import matplotlib.pyplot as plt
 
-from gdd import grids
+from gdd.notebook import grid
 
-figures = grids.generators(p, device, redo_before)
+figures = grid("figures", p, device, redo_before)
 runs = {(d, m): figures[("generator", d, m)] for d in p.datasets for m in ("cgan", "dim", "gdd")}
 for (d, m), r in runs.items():
     cfg = r["config"]["generator"]
@@ -90,17 +93,18 @@ sample_panels([(f"{label(d)}: {m}", r["result"]["grid_png"]) for (d, m), r in ru
 # %% [markdown]
 # ## How hard does each term pull on the generator?
 # The norm of each term's gradient with respect to the stage-1 generator's parameters, for
-# each pool architecture after a short training on real data, and the ratio of the weighted
-# matching gradients ($\lambda_g \|\nabla L_{global}\|$, $\lambda_l \|\nabla L_{local}\|$) to the
-# adversarial one. Ratios far below 1 mean the matching terms can only steer the generator
-# over many steps (DiM tunes for 100 epochs); a short budget leaves it close to the `cgan` run.
+# each pool architecture, at the start of a distillation epoch (the fresh pool model after its
+# first 16 steps on real batches) and at its end (after 16 steps per generator step of the
+# epoch), and the ratio of the weighted matching gradients ($\lambda_g \|\nabla L_{global}\|$,
+# $\lambda_l \|\nabla L_{local}\|$) to the adversarial one. A ratio far below 1 means the term can
+# only steer the generator over many steps; a ratio above 1 means it dominates the update.
 
 # %% tags=["remove-output"]
 shares = {d: figures[("gradients", d)]["result"] for d in p.datasets}
-import pandas as pd
-
-pd.DataFrame([{"dataset": d, "pool model": m, **{k: f"{v:.2e}" for k, v in s.items()}}
-              for d, res in shares.items() for m, s in res.items()]).set_index(["dataset", "pool model"])
+for d, res in shares.items():
+    for m, at in res.items():
+        for when, s_ in at.items():
+            print(d, m, when, {k: f"{v:.2e}" for k, v in s_.items()})
 
 # %% tags=["remove-input"]
 budget_box()
@@ -110,8 +114,24 @@ from gdd.notebook import HTML
 
 norm = {k: HTML(f"‖∇L<sub>{k}</sub>‖") for k in ("cGAN", "global", "local")}
 ratio = {k: HTML(f"λ<sub>{k[0]}</sub>{norm[k]} / {norm['cGAN']}") for k in ("global", "local")}
-table([{"dataset": label(d), "pool model": label(m), norm["cGAN"]: s_["grad_cgan"], norm["global"]: s_["grad_global"],
-        norm["local"]: s_["grad_local"], ratio["global"]: f"{s_['weighted_global_over_cgan']:.1e}",
-        ratio["local"]: f"{s_['weighted_local_over_cgan']:.1e}"} for d, res in shares.items() for m, s_ in res.items()],
-      digits=2, caption="Gradient norms of each loss term with respect to the stage-1 generator, and the weighted ratios.",
+table([{"dataset": label(d), "pool model": label(m), "pool steps": s_["pool_steps"], norm["cGAN"]: s_["grad_cgan"],
+        norm["global"]: s_["grad_global"], norm["local"]: s_["grad_local"],
+        ratio["global"]: f"{s_['weighted_global_over_cgan']:.1e}", ratio["local"]: f"{s_['weighted_local_over_cgan']:.1e}"}
+       for d, res in shares.items() for m, at in res.items() for s_ in at.values()],
+      digits=2, caption="Gradient norms of each loss term with respect to the stage-1 generator, and the weighted "
+                        "ratios, at the start and the end of a distillation epoch.",
       name="gradient-shares", group="dataset")
+
+# %% [markdown]
+# ### Reading it
+
+# %% tags=["remove-input"]
+from gdd.notebook import md
+
+lines = []
+for d, res in shares.items():
+    local = [s_["weighted_local_over_cgan"] for at in res.values() for s_ in at.values()]
+    glob = [s_["weighted_global_over_cgan"] for at in res.values() for s_ in at.values()]
+    lines.append(f"- {label(d)}: the weighted local gradient is {min(local):.1e}–{max(local):.1e} times the "
+                 f"adversarial one, the weighted global gradient {min(glob):.1e}–{max(glob):.1e} times.")
+md("\n".join(lines))

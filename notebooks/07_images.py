@@ -8,6 +8,7 @@
 profile = "cpu"
 device = "cpu"
 redo_before = None  # a POSIX time (e.g. time.time()): recompute results written before it
+compute = True  # False: only load stored results; a missing one is shown as not yet computed
 
 # %% tags=["remove-cell"]
 import sys
@@ -21,13 +22,13 @@ if "google.colab" in sys.modules:  # Colab: install gdd from the repository
     sys.path.insert(0, src)
 from gdd.notebook import setup
 
-p = setup(profile, device, redo_before, needs=("figures",))
+p = setup(profile, device, redo_before, needs=("figures",), compute=compute)
 
 # %% tags=["remove-output"]
-from gdd import grids
+from gdd.notebook import grid
 from gdd.notebook import show_png
 
-figures = grids.generators(p, device, redo_before)
+figures = grid("figures", p, device, redo_before)
 
 for d in p.datasets:
     for m in ("cgan", "gdd"):

@@ -10,6 +10,7 @@
 profile = "cpu"
 device = "cpu"
 redo_before = None  # a POSIX time (e.g. time.time()): recompute results written before it
+compute = True  # False: only load stored results; a missing one is shown as not yet computed
 
 # %% tags=["remove-cell"]
 import sys
@@ -23,22 +24,23 @@ if "google.colab" in sys.modules:  # Colab: install gdd from the repository
     sys.path.insert(0, src)
 from gdd.notebook import setup
 
-p = setup(profile, device, redo_before, needs=("table1",))
+p = setup(profile, device, redo_before, needs=("table1",), compute=compute)
 
 # %% tags=["remove-output"]
-import pandas as pd
+from gdd.notebook import grid
 
-from gdd import grids
-table1 = grids.table1(p, device, redo_before)
+table1 = grid("table1", p, device, redo_before)
 
 rows = []
 for d in p.datasets:
     for ipc in p.ipcs:
-        r = table1[(d, "gdd", ipc)]["result"]
+        rec = table1[(d, "gdd", ipc)]
+        if rec is None:
+            continue
+        r = rec["result"]
         rows.append({"dataset": d, "IPC": ipc, "sampling (s)": round(r["sampling"]["sample_s"], 3),
                      "GAN training (s)": round(r["gan_wall_time_s"]), "distillation (s)": round(r["distill_wall_time_s"]),
                      "ratio (training / sampling)": f"{(r['gan_wall_time_s'] + r['distill_wall_time_s']) / r['sampling']['sample_s']:.0f}x"})
-pd.DataFrame(rows).set_index(["dataset", "IPC"])
 
 # %% tags=["remove-input"]
 from gdd.notebook import budget_box

@@ -27,6 +27,7 @@
 profile = "cpu"
 device = "cpu"
 redo_before = None  # a POSIX time (e.g. time.time()): recompute results written before it
+compute = True  # False: only load stored results; a missing one is shown as not yet computed
 
 # %% tags=["remove-cell"]
 import sys
@@ -40,7 +41,7 @@ if "google.colab" in sys.modules:  # Colab: install gdd from the repository
     sys.path.insert(0, src)
 from gdd.notebook import setup
 
-p = setup(profile, device, redo_before, needs=("datafree",))
+p = setup(profile, device, redo_before, needs=("datafree",), compute=compute)
 
 # %%
 import matplotlib.pyplot as plt
@@ -49,10 +50,10 @@ import pandas as pd
 
 from gdd import published
 from gdd.notebook import published_datafree_table
-from gdd import grids
+from gdd.notebook import grid
 from gdd.datafree.experiments import ABLATION
 
-records = grids.datafree(p, device, redo_before)
+records = grid("datafree", p, device, redo_before)
 LABELS = {"teacher": "teacher (real data)", "scratch": "scratch (real data)", "kd_real": "kd_real (real data)"}
 rows = []
 for (d, name), r in records.items():

@@ -21,6 +21,7 @@
 profile = "cpu"
 device = "cpu"
 redo_before = None  # a POSIX time (e.g. time.time()): recompute results written before it
+compute = True  # False: only load stored results; a missing one is shown as not yet computed
 
 # %% tags=["remove-cell"]
 import sys
@@ -34,19 +35,19 @@ if "google.colab" in sys.modules:  # Colab: install gdd from the repository
     sys.path.insert(0, src)
 from gdd.notebook import setup
 
-p = setup(profile, device, redo_before, needs=("bench",))
+p = setup(profile, device, redo_before, needs=("bench",), compute=compute)
 
 # %% [markdown]
 # The figures of this profile on this notebook's device (measured now if none are stored),
 # then every other set stored under `results/`, with the hardware each came from.
 
 # %% tags=["remove-output"]
-from gdd import grids
+from gdd.notebook import grid
 from gdd.profiles import PROFILES
 from gdd.results import find_records
 from gdd.notebook import table
 
-grids.bench(p, device, redo_before)
+grid("bench", p, device, redo_before)
 records = [r for name in PROFILES for t in ("cpu", "cuda") for r in find_records(name, f"bench-{t}")]
 rows = []
 for r in records:

@@ -6,7 +6,8 @@ plus ``repo_url`` from ``_config.yml`` for the Colab install cell) and write
 injected-parameters cell never reaches them.
 
 With the default parameters every result is loaded from ``results/<profile>/``: rendering
-never retrains. ``--force`` recomputes every result written before the reproduction started:
+never trains, and a result that is not stored is shown as not yet computed (``--compute``
+computes it). ``--force`` recomputes every result written before the reproduction started:
 the notebooks get ``redo_before = <start time>`` (see ``gdd.results.is_stale``), the start time is
 kept in ``results/<profile>/.reproduce-notebooks`` (``--mark-start`` writes it, so that
 ``make reproduce`` can mark it before ``gdd reproduce --force``) and removed once every
@@ -108,7 +109,7 @@ def execute(py: Path, out: Path, parameters: dict, timeout: int | None = None, l
             first = run(parameters)
             if rerun and (computed(first) or parameters.get("redo_before")):
                 log(f"  computed in {time.time() - start:.0f} s; executing again to load the stored results")
-                run({**parameters, "redo_before": None})
+                run({**parameters, "redo_before": None, "compute": False})
         except Exception:
             failed = ROOT / "_build" / "failed" / out.name
             failed.parent.mkdir(parents=True, exist_ok=True)
@@ -131,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--force", action="store_true",
                     help="recompute the results written before this reproduction started (default: load them)")
+    ap.add_argument("--compute", action="store_true",
+                    help="compute the results that are not stored (default: show them as not yet computed)")
     ap.add_argument("--mark-start", action="store_true", help="only mark the start of a reproduction")
     ap.add_argument("--out-dir", type=Path, help="where the .ipynb go (default: beside each .py)")
     ap.add_argument("--timeout", type=int, help="seconds per cell")
@@ -146,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
               f"({marker(args.profile)})")
         return 0
     redo_before = mark_start(args.profile) if args.force else None
-    params = {"profile": args.profile, "device": args.device, "redo_before": redo_before, "repo_url": repo_url()}
+    params = {"profile": args.profile, "device": args.device, "redo_before": redo_before,
+              "compute": args.compute or args.force, "repo_url": repo_url()}
     sources = notebook_sources(args.notebooks)
     if not sources:
         print("no notebooks found", file=sys.stderr)

@@ -69,10 +69,11 @@ def test_notebook_conventions(py):
     exec(nb.cells[params[0]].source, scope)
     assert scope.get("profile") in ("smoke", "cpu", "gpu", "paper")
     assert isinstance(scope.get("device"), str) and scope.get("redo_before", 0) is None
+    assert scope.get("compute") is True, "a `compute = True` parameter (False: render stored results only)"
     setup_cell = next(c for c in nb.cells[params[0] + 1:] if c.cell_type == "code")
     assert setup_cell.source.startswith(COLAB_CELL.rstrip()), \
         "the cell after the parameters is the set-up cell, gdd.notebook.COLAB_CELL, then setup(profile, device)"
-    assert re.search(r"setup\(profile, device", setup_cell.source)
+    assert re.search(r"setup\(profile, device, redo_before.*compute=compute\)", setup_cell.source)
     train_loop = [c.source for c in nb.cells if c.cell_type == "code" and re.search(r"\.backward\(\)|optimizer?\.step\(", c.source)]
     assert not train_loop, "no training loop inside a notebook: call the package"
 
@@ -118,7 +119,7 @@ def smoke_dirs(tmp_path_factory):
 def test_smoke_execution(py, smoke_dirs):
     env = {**os.environ, "GDD_RESULTS": str(smoke_dirs["results"]), "GDD_RUNS": str(smoke_dirs["runs"])}
     cmd = [sys.executable, str(ROOT / "scripts" / "execute_notebooks.py"), str(py), "--profile", "smoke",
-           "--device", "cpu", "--out-dir", str(smoke_dirs["out"]), "--timeout", "600", "--single-run"]
+           "--device", "cpu", "--out-dir", str(smoke_dirs["out"]), "--timeout", "600", "--single-run", "--compute"]
     start = time.time()
     out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     assert out.returncode == 0, f"{py.name} fails with profile=smoke:\n{out.stdout[-4000:]}\n{out.stderr[-6000:]}"
@@ -159,3 +160,18 @@ def test_setup_and_resolve(tmp_path, monkeypatch):
     png.parent.mkdir(parents=True)
     png.write_bytes(b"")
     assert notebook.resolve("/elsewhere/checkout/results/smoke/images/x.png") == png
+
+
+def test_render_only_grid_shows_missing_results_as_not_yet_computed(tmp_path, monkeypatch):
+    """setup(compute=False): a grid loads what is stored and gives None for the rest, never training."""
+    from gdd import experiments, grids, notebook
+    monkeypatch.setenv("GDD_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("GDD_RUNS", str(tmp_path / "runs"))
+    p = notebook.setup("smoke", "cpu", None, quiet=True, compute=False)
+    monkeypatch.setattr(experiments, "train_generator", lambda *a, **k: pytest.fail("render-only mode trained"))
+    records = notebook.grid("table1", p)
+    assert records and all(r is None for r in records.values())
+    t = notebook.table([{"IPC 1": notebook.result_of(records[("mnist", "gdd", 1)])}])
+    assert "not yet computed" in t.html() and "not yet computed" in t.csv()
+    assert "not yet computed" in notebook.difference_text("gdd", None, "dim", None)
+    notebook.setup("smoke", "cpu", None, quiet=True, compute=True)  # leave the module state as the others expect
