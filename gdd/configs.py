@@ -13,6 +13,7 @@ from gdd.datafree.teacher import RealConfig
 from gdd.datafree.train import DataFreeConfig, method_config
 from gdd.distill import GenConfig
 from gdd.evaluate import EvalConfig
+from gdd.models import WIDTH_MODELS
 from gdd.profiles import Profile, get_profile
 from gdd.results import config_key, portable, runs_root
 
@@ -42,6 +43,8 @@ def eval_config(profile: Profile | str, ipc: int, model: str = "convnet3", seed:
     ``protocol="dim"``: DiM's protocol at the same epochs and networks."""
     p = as_profile(profile)
     extra = p.cross_eval if model != "convnet3" else {}
+    if model not in WIDTH_MODELS:
+        extra = {k: v for k, v in extra.items() if k != "width"}
     return EvalConfig(**{"epochs": epochs_for(p, ipc), **p.eval, **extra, "model": model, "seed": seed,
                          "protocol": protocol})
 

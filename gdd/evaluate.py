@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from gdd import augment
 from gdd.data import get_spec, normalize, to_device
 from gdd.gan import Generator, to_unit
-from gdd.models import make_model
+from gdd.models import WIDTH_MODELS, make_model
 
 # fields added after results were stored: left out of a stored config (and of its key, see
 # ``gdd.results.as_dict``) while at their default, so results stored before them stay valid
@@ -53,12 +53,15 @@ class EvalConfig:
     # torch.compile the network of the one-at-a-time path (not the vmapped one); None: where it
     # was measured to win (see _use_compile). Compiled rounding differs: not bit-identical to eager.
     compile: bool | None = field(default=None, metadata=ADDED)
+    width: int | None = field(default=None, metadata=ADDED)  # base width of a model with one; None: its default
 
     def __post_init__(self):
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"unknown evaluation protocol {self.protocol!r}; valid: {', '.join(PROTOCOLS)}")
         if self.eval_every <= 0:
             raise ValueError(f"eval_every must be positive, got {self.eval_every}")
+        if self.width is not None and self.model not in WIDTH_MODELS:
+            raise ValueError(f"{self.model} has no width setting; width applies to {', '.join(WIDTH_MODELS)}")
 
 
 # auto compile (EvalConfig.compile None): on the CPU, for evaluations of at least this many SGD
@@ -73,9 +76,9 @@ def _use_compile(cfg: EvalConfig, device: torch.device, n: int) -> bool:
     at IPC 10 and 50 after 24-40 s of compilation (break-even after 55-125 steps; later networks
     of the same shape reuse the compiled code), but only x1.1-1.2 at IPC 1 (batch 10), where
     16-60 s of compilation take 430-2750 steps to repay. Not measured on CUDA: eager there. Auto
-    also needs a C++ compiler (inductor's ``$CXX``, default g++). None of the cpu profile's
-    evaluations (at most 400 steps, or batches of 10) reaches the threshold, so its stored
-    results stay bit-identical."""
+    also needs a C++ compiler (inductor's ``$CXX``, default g++). The cpu profile's evaluations at
+    IPC 10 and 50 (3000 and 1200 steps of batches of 100 and 256) are compiled; those at IPC 1
+    (batches of 10) and the tests' are not."""
     if cfg.compile is not None:
         return cfg.compile
     bs = min(cfg.batch_size, n)
@@ -210,7 +213,9 @@ def _fresh_networks(cfg, spec, device) -> tuple[list, list[torch.Generator]]:
     models, generators = [], []
     for k in range(cfg.runs):
         torch.manual_seed(_run_seed(cfg.seed, k))
-        models.append(make_model(cfg.model, spec.channels, spec.num_classes).to(device, memory_format=torch.channels_last))
+        width = {"width": cfg.width} if cfg.width else {}
+        models.append(make_model(cfg.model, spec.channels, spec.num_classes, **width).to(
+            device, memory_format=torch.channels_last))
         generators.append(torch.Generator().manual_seed(_run_seed(cfg.seed, k)))
     return models, generators
 

@@ -177,6 +177,8 @@ MODELS = {
 }
 
 # the stage the local (feature-matching) loss reads: a middle layer of each architecture
+WIDTH_MODELS = ("convnet3", "resnet10", "resnet18", "resnet18_bn", "resnet10_ap", "resnet18_ap")  # with a width knob
+
 MIDDLE_LAYER = {"convnet3": "block2", "resnet10": "stage2", "resnet18": "stage2", "resnet18_bn": "stage2",
                 "resnet10_ap": "stage2", "resnet18_ap": "stage2", "alexnet": "block2", "vgg11": "block3"}
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from gdd.models import MIDDLE_LAYER, MODELS, StagedNet, make_model
-
-WIDTH_MODELS = ("convnet3", "resnet10", "resnet18", "resnet18_bn", "resnet10_ap", "resnet18_ap")  # with a width knob
+from gdd.models import MIDDLE_LAYER, MODELS, WIDTH_MODELS, StagedNet, make_model
 
 
 def check_pool(names) -> tuple[str, ...]:

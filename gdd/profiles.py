@@ -13,8 +13,9 @@ overrides of them, so the ``paper`` profile overrides nothing.
   64 at lr 5e-4: at DiM's lr 1e-4 the class conditioning had not emerged after 1000 steps);
   200 matching steps at lr 1e-4 with narrow pool models (width 16), each step with DiM's 16
   pool-model steps; evaluation with the protocol's 1000 epochs and 3 networks at IPC 1 and 10,
-  200 epochs at IPC 50; Table 2's other architectures 300 epochs on 2000 test images; DiM's
-  evaluation protocol for ``gdd`` only, at IPC 1 and 10.
+  200 epochs at IPC 50; Table 2's other architectures 200 epochs on 2000 test images, ResNet-18
+  at DiM's CIFAR width (32-64-128-256); DiM's evaluation protocol for ``gdd`` only, at IPC 1
+  and 10.
 - ``gpu``: everything reachable on one H100 in short GPU windows.
 - ``paper``: the papers' settings (DiM's GAN and matching budgets, 1000-epoch evaluation,
   5 networks): hours of GPU time.
@@ -73,7 +74,7 @@ PROFILES: dict[str, Profile] = {
     "cpu": Profile(
         name="cpu", focus_dataset="fashion_mnist",
         eval={"runs": 3}, eval_epochs={1: 1000, 10: 1000, 50: 200},
-        cross_eval={"epochs": 300}, cross_test_size=2000,
+        cross_eval={"epochs": 200, "width": 32}, cross_test_size=2000,
         dim_protocol_methods=("gdd",), dim_protocol_ipcs=(1, 10),
         gan={"width": 32, "epochs": 2, "batch": 64, "steps_per_epoch": 500, "lr_g": 5e-4, "lr_d": 5e-4},
         distill={"epochs": 4, "steps_per_epoch": 50, "batch": 64, "lr_g": 1e-4, "lr_d": 1e-4, "pool_width": 16},
