@@ -100,7 +100,7 @@ def teacher_path(profile: Profile | str, dataset: str, seed: int = 0) -> Path:
 def datafree_config(profile: Profile | str, dataset: str, method: str, seed: int = 0, **overrides) -> DataFreeConfig:
     """A data-free student of ``method`` distilled from the profile's teacher."""
     p = as_profile(profile)
-    teacher = overrides.pop("teacher", None) or portable(teacher_path(p, dataset, seed))
+    teacher = overrides.pop("teacher", None) or portable(teacher_path(p, dataset))  # one teacher for all seeds
     return method_config(method, dataset, teacher, **{**p.datafree, **overrides, "seed": seed})
 
 
@@ -115,8 +115,8 @@ def reference_config(profile: Profile | str, dataset: str, role: str, seed: int 
         raise ValueError(f"unknown reference {role!r}; valid: {', '.join(REFERENCES)}")
     p = as_profile(profile)
     student = datafree_config(p, dataset, "adv", seed, teacher="-")
-    teacher = teacher_config(p, dataset, seed)
+    teacher = teacher_config(p, dataset)
     return RealConfig(dataset=dataset, role=role, model=student.student, model_kw=student.student_kw,
                       steps=student.iters, batch=student.batch, lr=student.lr_s, temperature=student.temperature,
                       train_size=teacher.train_size, test_size=teacher.test_size, seed=seed,
-                      teacher=portable(teacher_path(p, dataset, seed)) if role == "kd_real" else None)
+                      teacher=portable(teacher_path(p, dataset)) if role == "kd_real" else None)

@@ -72,19 +72,26 @@ def generators(profile: Profile | str, device="cpu", redo_before: float | None =
 
 
 def datafree(profile: Profile | str, device="cpu", redo_before: float | None = None) -> dict:
-    """The data-free KD chapter, per dataset: {(dataset, name): record} for the teacher, the
-    references, every method of the ablation, and ("matched", method) for the small-scale
-    methods run to adv's number of synthetic samples."""
+    """The data-free KD chapter: ("sweep", weights) for the synthesis-weight sweep, then per
+    dataset {(dataset, name, seed): record} for the teacher (seed 0), the references, every
+    method of the ablation at the chosen weights, and (dataset, ("matched", method), seed) for
+    the small-scale methods run to adv's number of synthetic samples. Without a chosen weight
+    (a sweep record not stored, in a render-only notebook) the methods' records are None."""
     p = as_profile(profile)
-    out = {}
+    sweep = dfe.synthesis_sweep(p, device, redo_before)
+    out = {("sweep", w): r for w, r in sweep.items()}
+    weights = dfe.chosen_weights(sweep)
     for d in p.datasets:
-        out[(d, "teacher")] = dfe.teacher_result(p, d, device, redo_before)
-        for role in DATAFREE_REFERENCES:
-            out[(d, role)] = dfe.reference_result(p, d, role, device, redo_before)
-        for m in dfe.ABLATION:
-            out[(d, m)] = dfe.datafree_result(p, d, m, device, redo_before)
-        for m in dfe.MATCHED:
-            out[(d, ("matched", m))] = dfe.matched_samples_result(p, d, m, device, redo_before)
+        out[(d, "teacher", 0)] = dfe.teacher_result(p, d, device, redo_before)
+        for seed in p.datafree_seeds:
+            for role in DATAFREE_REFERENCES:
+                out[(d, role, seed)] = dfe.reference_result(p, d, role, device, redo_before, seed)
+            for m in dfe.ABLATION:
+                out[(d, m, seed)] = (None if weights is None else
+                                     dfe.datafree_result(p, d, m, device, redo_before, seed, **weights))
+            for m in dfe.MATCHED:
+                out[(d, ("matched", m), seed)] = (None if weights is None else dfe.matched_samples_result(
+                    p, d, m, device, redo_before, seed, **weights))
     return out
 
 

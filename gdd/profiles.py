@@ -15,8 +15,10 @@ overrides of them, so the ``paper`` profile overrides nothing.
   pool-model steps; evaluation with the protocol's 1000 epochs and 3 networks at IPC 1 and 10,
   200 epochs at IPC 50; Table 2's other architectures 200 epochs on 2000 test images, ResNet-18
   at DiM's CIFAR width (32-64-128-256); DiM's evaluation protocol for ``gdd`` only, at IPC 1
-  and 10.
-- ``gpu``: everything reachable on one H100 in short GPU windows.
+  and 10. Data-free KD: a ResNet-18-BN teacher (width 32) trained 3 epochs on the whole
+  training set; students ConvNet-3 width 32, 400 steps of batch 128, 3 seeds.
+- ``gpu``: everything reachable on one H100 in short GPU windows (500 matching steps, each
+  with DiM's 16 pool-model steps; 300-epoch evaluations with 5 networks).
 - ``paper``: the papers' settings (DiM's GAN and matching budgets, 1000-epoch evaluation,
   5 networks): hours of GPU time.
 """
@@ -53,6 +55,11 @@ class Profile:
     teacher: dict = field(default_factory=dict)
     teacher_epochs: int = 200
     datafree: dict = field(default_factory=dict)
+    datafree_seeds: tuple[int, ...] = (0, 1, 2)    # student seeds of every data-free row (one teacher)
+    # synthesis weights (w_bn, w_task, w_adv) tried on the focus dataset before the ablation;
+    # Fast-Datafree's (10, 0.5, 1) first (datafree.experiments.chosen_weights picks one)
+    synthesis_sweep: tuple[tuple[float, float, float], ...] = ((10.0, 0.5, 1.0), (10.0, 2.0, 1.0),
+                                                               (10.0, 5.0, 1.0), (1.0, 2.0, 1.0))
     # speed figures (gdd.bench): "tiny" | "quick" | "full"
     bench: str = "full"
 
@@ -68,8 +75,9 @@ PROFILES: dict[str, Profile] = {
                  "checkpoint_every": 2},
         teacher={"model_kw": {"width": 8}, "train_size": 256}, teacher_epochs=1,
         datafree={"student_kw": {"width": 8}, "iters": 5, "batch": 32, "syn_batch": 16, "gen_width": 8,
-                  "noise": 128, "lr_s": 0.05, "temperature": 4.0, "w_bn": 0.1, "w_task": 1.0,
+                  "noise": 128, "lr_s": 0.05, "temperature": 4.0,
                   "small_every": 2, "eval_every": 5, "test_size": 500, "checkpoint_every": 2},
+        datafree_seeds=(0, 1), synthesis_sweep=((10.0, 0.5, 1.0), (1.0, 2.0, 1.0)),
         bench="tiny"),
     "cpu": Profile(
         name="cpu", focus_dataset="fashion_mnist",
@@ -78,18 +86,18 @@ PROFILES: dict[str, Profile] = {
         dim_protocol_methods=("gdd",), dim_protocol_ipcs=(1, 10),
         gan={"width": 32, "epochs": 2, "batch": 64, "steps_per_epoch": 500, "lr_g": 5e-4, "lr_d": 5e-4},
         distill={"epochs": 4, "steps_per_epoch": 50, "batch": 64, "lr_g": 1e-4, "lr_d": 1e-4, "pool_width": 16},
-        teacher={"model_kw": {"width": 16}, "train_size": 12800}, teacher_epochs=3,
+        teacher={"model_kw": {"width": 32}}, teacher_epochs=3,
         datafree={"student_kw": {"width": 32}, "iters": 400, "batch": 128, "syn_batch": 64, "gen_width": 16,
-                  "noise": 128, "lr_s": 0.05, "temperature": 4.0, "w_bn": 0.1, "w_task": 1.0,
+                  "noise": 128, "lr_s": 0.05, "temperature": 4.0,
                   "eval_every": 50, "test_size": 2000, "checkpoint_every": 100},
         bench="quick"),
     "gpu": Profile(
         name="gpu", focus_dataset="fashion_mnist", eval_epochs={1: 300, 10: 300, 50: 300},
         gan={"width": 128, "epochs": 20},
-        distill={"epochs": 10, "steps_per_epoch": 200, "lr_g": 2e-5, "lr_d": 2e-5, "pool_width": 32},
+        distill={"epochs": 5, "steps_per_epoch": 100, "lr_g": 2e-5, "lr_d": 2e-5, "pool_width": 32},
         teacher={"model_kw": {"width": 32}}, teacher_epochs=30,
         datafree={"student_kw": {"width": 64}, "iters": 3000, "batch": 256, "syn_batch": 256, "gen_width": 32,
-                  "noise": 128, "lr_s": 0.05, "temperature": 4.0, "w_bn": 0.1, "w_task": 1.0,
+                  "noise": 128, "lr_s": 0.05, "temperature": 4.0,
                   "eval_every": 250, "test_size": None, "checkpoint_every": 200}),
     "paper": Profile(name="paper", datasets=("mnist", "fashion_mnist", "cifar10")),
 }

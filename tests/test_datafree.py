@@ -60,7 +60,10 @@ def test_priority_sampling_draws_by_P_and_updates_priorities_with_previous_weigh
     assert torch.allclose(freq, delta / delta.sum(), atol=0.01)
     w = (4 * delta / delta.sum()) ** -0.5
     assert torch.allclose(buf.weight, w)                          # remembered as w_{i-1}
-    assert torch.allclose(lw, (w / w.max())[idx])                 # loss weights: normalised by the largest
+    p = delta / delta.sum()
+    assert torch.allclose(lw, (w / (p * w).sum())[idx])            # loss weights: expectation 1 under P
+    assert abs(lw.mean().item() - 1) < 0.02                         # so the step size is uniform replay's
+    assert torch.allclose(buf.max_norm_scale, (p * w).sum() / w.max())  # what PER's max-normalisation gives
     kl = torch.tensor([1.0, 2.0])
     buf.update_priorities(torch.tensor([0, 3]), kl)
     assert torch.allclose(buf.delta, torch.stack([w[0] * 1.0, delta[1], delta[2], w[3] * 2.0]))
@@ -284,3 +287,16 @@ def test_cli_runs_resumes_and_rejects_bad_arguments(teacher, tmp_path):
     assert r.returncode != 0 and "does not exist" in r.stderr
     r = _gdd("train-teacher", "--dataset", "mnist", "--out", tmp_path / "t", "--steps", "0")
     assert r.returncode != 0 and "positive integer" in r.stderr
+
+
+def test_synthesis_weights_are_chosen_by_the_stated_rule():
+    from gdd.datafree.experiments import chosen_weights, reach
+    rec = lambda agree, acc: {"result": {"histograms": {"intended_agree": agree}, "test_accuracy": acc}}
+    sweep = {(10.0, 0.5, 1.0): rec(0.80, 70.0), (10.0, 2.0, 1.0): rec(0.93, 60.0), (10.0, 5.0, 1.0): rec(0.97, 65.0)}
+    assert chosen_weights(sweep) == {"w_bn": 10.0, "w_task": 5.0, "w_adv": 1.0}   # agreeing ones: best accuracy
+    sweep = {(10.0, 0.5, 1.0): rec(0.80, 70.0), (1.0, 2.0, 1.0): rec(0.85, 60.0)}
+    assert chosen_weights(sweep) == {"w_bn": 1.0, "w_task": 2.0, "w_adv": 1.0}    # none agrees: most agreement
+    assert chosen_weights({**sweep, (1.0, 1.0, 1.0): None}) is None                 # a setting not run yet
+    run = {"result": {"evals": [{"accuracy": 50.0, "synthetic": 10, "train_time_s": 1.0},
+                                {"accuracy": 80.0, "synthetic": 20, "train_time_s": 2.0}]}}
+    assert reach(run, 60.0)["synthetic"] == 20 and reach(run, 90.0) is None

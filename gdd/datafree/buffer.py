@@ -13,8 +13,14 @@ Priority sampling (prioritised experience replay, Schaul et al. 2016, as SSD-KD 
     P_i(x)     = (|delta_i(x)| + eps)^alpha / sum_{x' in B} (|delta_i(x')| + eps)^alpha
     w_i(x)     = (N * P_i(x))^(-beta)                        (N = samples in the buffer)
 
-The KD loss of a drawn batch is ``mean(w * KL) / max_B w`` (PER's normalisation by the
-largest weight in the buffer keeps the loss no larger than the unweighted one).
+The KD loss of a drawn batch is ``mean(w * KL) / E_P[w]``: the weights are normalised by
+their expectation under P, sum_x P(x) w(x), so that on average they are 1 and the student's
+step size is that of uniform replay at the same learning rate (at beta = 1 the raw weights
+already have expectation 1: the loss is then an unbiased estimate of the uniform one). PER
+normalises by the largest weight in the buffer instead, for stability in Q-learning; with
+priorities as skewed as a buffer's KL values that shrank the KD loss, and with it the
+student's effective learning rate, by one to two orders of magnitude (``max_norm_scale``:
+E_P[w] / max w, what PER's normalisation multiplies the loss by).
 """
 from __future__ import annotations
 
@@ -56,6 +62,7 @@ class ReplayBuffer:
         self.delta = empty(0)                                # priority
         self.weight = empty(0)                               # importance weight of the last draw (w_{i-1})
         self.added = 0                                       # samples ever added
+        self.max_norm_scale = torch.ones((), device=self.device)  # of the last prioritised draw
 
     def __len__(self) -> int:
         return len(self.images)
@@ -92,8 +99,9 @@ class ReplayBuffer:
                beta: float = 0.4, eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
         """(indices B, loss weights B), on the buffer's device, drawn with ``generator`` (on that
         device too). Uniform: weights 1. Prioritised: indices drawn with replacement from P,
-        weights (N P)^-beta / max over the buffer of (N P)^-beta; the raw weights are remembered
-        as w_{i-1} for the next priority update."""
+        weights (N P)^-beta / E_P[(N P)^-beta]; the raw weights are remembered as w_{i-1} for
+        the next priority update, and ``max_norm_scale`` (E_P[w] / max w, a 0-dim tensor) says
+        what PER's normalisation by the largest weight would have multiplied them by."""
         n = len(self)
         if n == 0:
             raise RuntimeError("cannot sample from an empty replay buffer")
@@ -104,7 +112,9 @@ class ReplayBuffer:
         idx = torch.multinomial(probs, batch, replacement=True, generator=generator)
         w = importance_weights(probs, beta)
         self.weight[idx] = w[idx]
-        return idx, w[idx] / w.max()
+        expected = (probs * w).sum()
+        self.max_norm_scale = expected / w.max()
+        return idx, w[idx] / expected
 
     def update_priorities(self, idx: torch.Tensor | slice, kl: torch.Tensor) -> None:
         """delta = w_{i-1} * KL(teacher || student) for the samples ``idx`` (KL per sample)."""

@@ -263,8 +263,10 @@ def _train(cfg: DataFreeConfig, run, test, device: torch.device) -> dict:
             s_logits = student(norm(buf.images[idx].float()))
             kl = kl_per_sample(buf.teacher_logits[idx], s_logits, T)
             loss = (w * kl).mean() * T * T
-            run.log(step + 1, {"step": step + 1, "synthetic": buf.added, "l_kd": loss.detach(), **syn_row},
-                    student_loss=loss.detach())
+            row = {"step": step + 1, "synthetic": buf.added, "l_kd": loss.detach(), **syn_row}
+            if cfg.prioritized:
+                row.update(w_mean=w.mean(), max_norm_scale=buf.max_norm_scale)
+            run.log(step + 1, row, student_loss=loss.detach())
             for group in opt_s.param_groups:
                 group["lr"] = cosine_lr(cfg.lr_s, step, cfg.iters)
             opt_s.zero_grad(set_to_none=True)
@@ -292,7 +294,10 @@ def _train(cfg: DataFreeConfig, run, test, device: torch.device) -> dict:
                    test_accuracy=evals[-1]["accuracy"], role=f"datafree-{cfg.method}")
         atomic_save({"state_dict": G.state_dict(), "config": asdict(cfg)}, run.out / "generator.pt")
         save_grid(buf, run.out / "synthetic.png")
+    run.flush()
+    scales = [r["max_norm_scale"] for r in run.rows if "max_norm_scale" in r]
     summary = run.finish({"steps": cfg.iters, "test_accuracy": evals[-1]["accuracy"],
+                          "max_norm_scale_mean": sum(scales) / len(scales) if scales else None,
                           "synthetic_samples": buf.added, "buffer_size": len(buf), "evals": evals,
                           "histograms": buffer_histograms(buf), "final": run.rows[-1]})
     if run.progress:
