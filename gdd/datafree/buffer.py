@@ -18,9 +18,10 @@ their expectation under P, sum_x P(x) w(x), so that on average they are 1 and th
 step size is that of uniform replay at the same learning rate (at beta = 1 the raw weights
 already have expectation 1: the loss is then an unbiased estimate of the uniform one). PER
 normalises by the largest weight in the buffer instead, for stability in Q-learning; with
-priorities as skewed as a buffer's KL values that shrank the KD loss, and with it the
-student's effective learning rate, by one to two orders of magnitude (``max_norm_scale``:
-E_P[w] / max w, what PER's normalisation multiplies the loss by).
+priorities as skewed as a buffer's KL values that shrinks the KD loss, and with it the
+student's effective learning rate, more and more as the buffer fills (``max_norm_scale``:
+E_P[w] / max w, what PER's normalisation multiplies the loss by; in a 200-step Fashion-MNIST
+test run it fell from 0.9 to 0.15, mean 0.41).
 """
 from __future__ import annotations
 
