@@ -470,7 +470,7 @@ def budget_box(records: Iterable[dict] | None = None, title: str = "Budget of th
     """The budget of ``records`` (default: those loaded since the previous box), as a box."""
     records = list(records) if records is not None else recent_records()
     if not records:
-        return Box(title, {"results": "none loaded"}, "warning")
+        return Box(title, {"results": "none stored yet (not yet computed)"}, "warning")
     return Box(title, budget(records))
 
 
@@ -667,8 +667,11 @@ def plot_networks(df, x: str, hue: str | None = None, col: str | None = None, xl
 
 def plot_curves(panels: list[tuple[str, list[tuple[str, list, list]]]], xlabel: str, ylabel: str = "",
                 ncols: int = 2, log: bool = False):
-    """Training curves, one panel per (title, [(line label, steps, values), ...]); one figure."""
+    """Training curves, one panel per (title, [(line label, steps, values), ...]); one figure
+    (a note instead when there is nothing to draw yet)."""
     import matplotlib.pyplot as plt
+    if not panels:
+        return md("*Not yet computed.*")
     ncols = min(ncols, len(panels))
     nrows = math.ceil(len(panels) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(min(10, 4.8 * ncols), 3.0 * nrows), squeeze=False,
@@ -714,6 +717,8 @@ def sample_panels(panels: list[tuple[str, Any]], classes: list[list[str]] | list
     ``classes``: the class names (one list for all panels or one per panel)."""
     import matplotlib.image as mpimg
     import matplotlib.pyplot as plt
+    if not panels:
+        return md("*Not yet computed.*")
     per_panel = classes if classes and isinstance(classes[0], (list, tuple)) else [classes] * len(panels)
     ncols = ncols or min(2, len(panels))
     nrows = math.ceil(len(panels) / ncols)

@@ -33,7 +33,7 @@ import matplotlib.pyplot as plt
 
 from gdd.notebook import grid
 figures = grid("figures", p, device, redo_before)
-records = {d: figures[("generator", d, "gan")] for d in p.datasets}
+records = {d: figures[("generator", d, "gan")] for d in p.datasets if figures[("generator", d, "gan")] is not None}
 for d, r in records.items():
     cfg = r["config"]["generator"]
     print(f"{d}: width {cfg['width']}, noise {cfg['noise']}, {r['result']['steps']} steps of batch {cfg['batch']}, "

@@ -43,7 +43,9 @@ import matplotlib.pyplot as plt
 from gdd.notebook import grid
 
 figures = grid("figures", p, device, redo_before)
-runs = {(d, m): figures[("generator", d, m)] for d in p.datasets for m in ("cgan", "dim", "gdd")}
+runs = {(d, m): figures[("generator", d, m)] for d in p.datasets for m in ("cgan", "dim", "gdd")
+        if figures[("generator", d, m)] is not None}
+done = [d for d in p.datasets if all((d, m) in runs for m in ("cgan", "dim", "gdd"))]  # every run stored
 for (d, m), r in runs.items():
     cfg = r["config"]["generator"]
     lam_g, lam_l = {"cgan": (0, 0), "dim": (cfg["lambda_global"], 0)}.get(m, (cfg["lambda_global"], cfg["lambda_local"]))
@@ -77,7 +79,7 @@ from gdd.notebook import TEX, plot_curves
 
 plot_curves([(f"{label(d)}: {TEX[key]}", [(m, runs[(d, m)]["result"]["curves"]["step"],
                                            runs[(d, m)]["result"]["curves"][key]) for m in ("dim", "gdd")])
-             for d in p.datasets for key in ("l_global", "l_local")], xlabel="matching step", ylabel="distance")
+             for d in done for key in ("l_global", "l_local")], xlabel="matching step", ylabel="distance")
 
 # %% [markdown]
 # ## Samples after stage 2
@@ -100,7 +102,7 @@ sample_panels([(f"{label(d)}: {m}", r["result"]["grid_png"]) for (d, m), r in ru
 # only steer the generator over many steps; a ratio above 1 means it dominates the update.
 
 # %% tags=["remove-output"]
-shares = {d: figures[("gradients", d)]["result"] for d in p.datasets}
+shares = {d: figures[("gradients", d)]["result"] for d in p.datasets if figures[("gradients", d)] is not None}
 for d, res in shares.items():
     for m, at in res.items():
         for when, s_ in at.items():

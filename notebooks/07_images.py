@@ -30,15 +30,13 @@ from gdd.notebook import show_png
 
 figures = grid("figures", p, device, redo_before)
 
-for d in p.datasets:
-    for m in ("cgan", "gdd"):
-        r = figures[("grid", d, m)]
-        show_png(r["result"]["png"], title=f"{d}: {m}, 10 images per class")
+sample_grids = [figures[("grid", d, m)] for d in p.datasets for m in ("cgan", "gdd") if figures[("grid", d, m)] is not None]
+for r in sample_grids:
+    show_png(r["result"]["png"], title=f"{r['config']['generator']['dataset']}: {r['config']['generator']['method']}")
 
 # %% tags=["remove-input"]
 from gdd.notebook import budget_box
 
-sample_grids = [figures[("grid", d, m)] for d in p.datasets for m in ("cgan", "gdd")]
 budget_box(sample_grids)
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Figure 2 reproduced: ten images per class sampled from the `cgan` and `gdd` generators of each dataset (the same noise for both), one row per class.", "name": "fig-figure2"}}

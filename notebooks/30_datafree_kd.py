@@ -237,7 +237,8 @@ for row, d in zip(axes, p.datasets):
         ax.set(ylabel="student test accuracy (%)", title=label(d))
     row[0].set_xlabel("synthetic samples used")
     row[1].set_xlabel("training wall time (s)")
-axes[0][1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+if axes[0][1].get_legend_handles_labels()[0]:
+    axes[0][1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
 plt.show()
 
 # %% [markdown]
@@ -267,7 +268,8 @@ for row, d in zip(axes, p.datasets):
     row[1].set(xlabel="teacher confidence", title=label(d))
     for ax in row:
         ax.set_ylabel("share of the buffer")
-        ax.legend(frameon=False)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(frameon=False)
 plt.show()
 
 # %% [markdown]
