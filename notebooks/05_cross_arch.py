@@ -67,7 +67,7 @@ table([{"images from": source_name(s_), **{label(m): result_of(records[(s_, m)])
               "over the networks.")
 
 # %% [markdown]
-# ### Reading it: gdd against dim, matcher by matcher
+# ## Reading it: gdd against dim, matcher by matcher
 
 # %% tags=["remove-input"]
 from gdd.notebook import difference_text, md

@@ -65,7 +65,7 @@ plot_networks(df, x="lam", xlabel=f"{TEX['lambda_l']}  ({TEX['lambda_g']} = {lam
               title=f"{label(d)}, IPC 1 ({p.name} profile)") if len(df) else md("*Not yet computed.*")
 
 # %% [markdown]
-# ### Reading it
+# ## Reading it
 # Each $\lambda_l > 0$ against $\lambda_l = 0$ (DiM's objective, the same runs otherwise):
 
 # %% tags=["remove-input"]
