@@ -115,6 +115,8 @@ def settings(q):
     """The settings that differ between profiles, read from the configs each profile builds."""
     d = q.datasets[0]
     gan, dist, ev = configs.gan_config(q, d), configs.distill_config(q, d, "gdd"), configs.eval_config(q, q.ipcs[0])
+    cross = configs.eval_config(q, 10, "resnet18")
+    teacher, student = configs.teacher_config(q, d), configs.datafree_config(q, d, "ssdkd")
     return {
         "datasets": ", ".join(label(d) for d in q.datasets),
         "IPC": ", ".join(map(str, q.ipcs)),
@@ -127,6 +129,14 @@ def settings(q):
         "matching learning rate": f"{dist.lr_g:g}",
         HTML("λ<sub>g</sub> / λ<sub>l</sub>"): f"{dist.lambda_global:g} / {dist.lambda_local:g}",
         "pool (width)": f"{', '.join(label(m) for m in dist.pool)} ({dist.pool_width or 'default'})",
+        "pool-model steps per matching step": dist.pool_steps,
+        HTML("L<sub>local</sub> over C·H·W"): dist.local_reduction,
+        "DiM's protocol (method at IPC)": ", ".join(f"{m} {i}" for m, i in configs.dim_protocol_cells(q)),
+        "Table 2: other architectures' epochs × networks": f"{cross.epochs} × {cross.runs}"
+                                                          + (f" (ResNet-18 width {cross.width})" if cross.width else ""),
+        "data-free: teacher, epochs over its data": f"{label(teacher.model)} width {teacher.model_kw.get('width')}, "
+                                                    f"{q.teacher_epochs}",
+        "data-free: student steps × batch, seeds": f"{student.iters} × {student.batch}, {len(q.datafree_seeds)}",
         "Table 2 / Figure 3 dataset": label(q.focus_dataset),
         HTML("λ<sub>l</sub> sweep"): ", ".join(f"{x:g}" for x in q.ablation_lambdas),
     }
