@@ -142,6 +142,35 @@ def cmd_train(args, stage: str) -> int:
     return 0
 
 
+def cmd_distill_images(args) -> int:
+    import dataclasses
+    from gdd import configs, coreset, dm
+    from gdd.experiments import coreset_embeddings
+    from gdd.files import check_output, is_png, save_png
+    from gdd.imageset import is_image_set, save_image_set
+    profile = args.profile or "paper"
+    if args.method == "dm":
+        cfg = configs.dm_config(profile, args.dataset, args.ipc, args.seed)
+        changes = {k: getattr(args, k) for k in ("iterations", "batch_real") if getattr(args, k) is not None}
+        summary = dm.train(dataclasses.replace(cfg, **changes), args.out, device=args.device, stop_after=args.stop_after)
+        if not summary["finished"]:
+            print(f"stopped at step {summary['step']}/{summary['total']}; rerun the same command to resume")
+            return 0
+        print(f"finished: {args.out}/images.pt ({summary['steps']} DM steps, {summary['wall_time_s']:.0f} s)")
+        return 0
+    out = args.out / "images.pt"
+    check_output(out, "image set", is_image_set)
+    check_output(out.with_suffix(".png"), "preview grid (PNG)", is_png)
+    x, y, emb = coreset_embeddings(profile, args.dataset, args.seed, args.device)
+    idx = coreset.select(args.method, y, args.ipc, data.get_spec(args.dataset).num_classes, emb, args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    save_image_set(x[idx], y[idx], {"method": args.method, "dataset": args.dataset, "ipc": args.ipc}, out)
+    show = min(args.ipc, 10)
+    save_png(x[idx].view(-1, args.ipc, *x.shape[1:])[:, :show].flatten(0, 1), out.with_suffix(".png"), nrow=show)
+    print(f"{len(idx)} real images ({args.ipc} per class, {args.method}) -> {out}")
+    return 0
+
+
 def cmd_sample(args) -> int:
     from gdd.deploy import sample_to_file
     t = sample_to_file(args.generator, args.ipc, args.seed, args.out, args.device)
@@ -235,6 +264,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--local-reduction", choices=LOCAL_REDUCTIONS,
                    help="L_local over C*H*W: sum (DiM's released code, default) or per-element mean")
     s.set_defaults(fn=lambda a: cmd_train(a, "distill"))
+
+    x = sub.add_parser("distill-images", help="an image-based baseline: DM's synthetic images, or a coreset "
+                                              "(herding, k-center) of real training images")
+    x.add_argument("--method", required=True, choices=["dm", "herding", "k_center"])
+    x.add_argument("--dataset", required=True, choices=list(data.DATASETS))
+    x.add_argument("--ipc", type=positive_int, required=True)
+    x.add_argument("--out", type=Path, required=True,
+                   help="folder: images.pt and images.png are written there (DM: its run folder, resumed)")
+    x.add_argument("--profile", help="start from a profile's budget (default: the papers' settings)")
+    x.add_argument("--iterations", type=positive_int, help="DM: steps on the images (DM: 20000)")
+    x.add_argument("--batch-real", type=positive_int, help="DM: real images per class per step (DM: 256)")
+    x.add_argument("--seed", type=int, default=0)
+    x.add_argument("--device", default=default_device())
+    x.add_argument("--stop-after", type=positive_int, help="DM: stop after this many steps (resume later)")
+    x.set_defaults(fn=cmd_distill_images)
 
     m = sub.add_parser("sample", help="stage 3: sample a class-balanced image set from a generator")
     m.add_argument("--generator", type=Path, required=True, help="generator.pt (or its run folder)")

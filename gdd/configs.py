@@ -9,6 +9,8 @@ import dataclasses
 from pathlib import Path
 
 from gdd import data
+from gdd.coreset import FeatureConfig
+from gdd.dm import DMConfig
 from gdd.datafree.teacher import RealConfig
 from gdd.datafree.train import DataFreeConfig, method_config
 from gdd.distill import GenConfig
@@ -74,6 +76,21 @@ def distill_config(profile: Profile | str, dataset: str, method: str, seed: int 
     follow = {k: getattr(gan, k) for k in ("width", "noise", "train_size")}
     return GenConfig.for_stage(dataset, "distill", **{**follow, **p.distill, **overrides, "method": method,
                                                       "seed": seed, "init": portable(generator_folder(p, gan))})
+
+
+# ---- image-based baselines: DM and the coresets ----
+
+def dm_config(profile: Profile | str, dataset: str, ipc: int, seed: int = 0) -> DMConfig:
+    return DMConfig(dataset=dataset, ipc=ipc, **{**as_profile(profile).dm, "seed": seed})
+
+
+def feature_config(profile: Profile | str, dataset: str, seed: int = 0) -> FeatureConfig:
+    return FeatureConfig(dataset=dataset, **{**as_profile(profile).coreset, "seed": seed})
+
+
+def baseline_folder(profile: Profile | str, name: str, cfg) -> Path:
+    """The run folder of a DM run or of the coresets' feature network."""
+    return runs_root() / as_profile(profile).name / cfg.dataset / f"{name}-{config_key(cfg)}"
 
 
 # ---- data-free KD: teacher, reference students, data-free students ----

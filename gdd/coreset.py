@@ -12,6 +12,8 @@ Embeddings are ``StagedNet.embed`` of a ConvNet-3 trained on the real training s
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
@@ -20,6 +22,26 @@ from gdd.files import read_back
 from gdd.models import StagedNet, make_model
 
 METHODS = ("random", "herding", "k_center")
+
+
+@dataclass
+class FeatureConfig:
+    """The feature network of herding and k-center (``train_feature_net``) and the pool the
+    images are selected from. Neither coreset paper fixes this network's training; ours is a
+    ConvNet-3 trained like the evaluation networks, without augmentation."""
+    dataset: str
+    epochs: int = 10
+    batch: int = 256
+    lr: float = 0.01
+    width: int = 128
+    train_size: int | None = None          # a seeded random subset of the training set (None: all of it)
+    seed: int = 0
+
+    def __post_init__(self):
+        get_spec(self.dataset)
+        for name in ("epochs", "batch", "width"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
 
 
 def train_feature_net(x: torch.Tensor, y: torch.Tensor, dataset: str, epochs: int, batch: int,

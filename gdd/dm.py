@@ -14,22 +14,24 @@ parameter draw omega per class, shared by every real and every synthetic image o
 parameters). The images are updated with SGD (lr 1, momentum 0.5) on the sum over classes.
 
 Units: DM optimises the *normalised* images ((x - mean) / std), and so do we: the optimisation
-variable and ``state["images"]`` are in normalised units. What goes in (``init_images``) and
-what comes out (the returned images) are pixel units in [0, 1]; the output is clamped to
-[0, 1] at that boundary only, as the image-set format requires (DM keeps its tensor unclamped).
+variable and the checkpoint's images are in normalised units. The initial images and the
+image set written at the end are pixel units; the output is clamped to [0, 1] at that boundary
+only, as the image-set format requires (DM keeps its tensor unclamped). Runs follow the
+run-folder protocol (``gdd.runfolder``: lock, resume, refuse another config).
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
-from typing import Callable
+from pathlib import Path
 
 import torch
 
 from gdd import augment
-from gdd.data import class_balanced_subset, get_spec, normalize, to_device
-from gdd.files import check_finite, read_back
+from gdd.data import class_balanced_subset, get_spec, load, normalize, to_device
+from gdd.files import save_png
+from gdd.imageset import save_image_set
 from gdd.models import StagedNet, make_model
+from gdd.runfolder import open_run
 
 
 @dataclass
@@ -46,7 +48,7 @@ class DMConfig:
     width: int = 128
     families: tuple[str, ...] | None = None  # DSA families; None: augment.families_for(dataset) (no flip on MNIST)
     seed: int = 0
-    checkpoint_every: int = 500      # steps between ``on_checkpoint`` calls
+    checkpoint_every: int = 500      # steps between checkpoints
 
     def __post_init__(self):
         get_spec(self.dataset)
@@ -142,68 +144,58 @@ def fresh_net(cfg: DMConfig, generator: torch.Generator) -> StagedNet:
         return make_model(cfg.model, spec.channels, spec.num_classes, width=cfg.width)
 
 
-def distill_dm(cfg: DMConfig, x: torch.Tensor, y: torch.Tensor, init_images: torch.Tensor | None,
-               steps: int | None = None, start_step: int = 0, state: dict | None = None,
-               on_checkpoint: Callable[[dict, list[dict]], None] | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """Run DM steps ``start_step + 1 .. steps`` (``steps`` None: cfg.iterations) on the device of ``x``.
+def train(cfg: DMConfig, out: Path, real: tuple[torch.Tensor, torch.Tensor] | None = None,
+          device: str | torch.device = "cpu", stop_after: int | None = None, progress: bool = True,
+          redo_before: float | None = None) -> dict:
+    """Run (or resume, or reuse) one DM run in folder ``out`` (``gdd.runfolder``): writes
+    ``checkpoint.pt`` every ``cfg.checkpoint_every`` steps, ``losses.csv`` and, when finished,
+    ``images.pt`` (an image set: ``ipc`` images per class in [0, 1], clamped there only) with a
+    preview ``images.png``, and ``summary.json``. ``real`` (x N x C x 32 x 32 in [0, 1], y N)
+    replaces the training set (tests). All randomness (initial images, network seeds, real
+    batches, DSA draws) comes from CPU generators seeded with cfg.seed; a resumed run is
+    bit-identical to an uninterrupted one (same device and threads). Returns the summary."""
+    device = torch.device(device)
+    with open_run(out, cfg, device, [], redo_before, stop_after, progress) as run:
+        if run.summary is not None:
+            return run.summary
+        return _train(cfg, run, real, device)
 
-    x, y: the real training set, float N x C x 32 x 32 in [0, 1] and int64 N.
-    init_images: pixel units, num_classes * ipc images in ``syn_labels`` order
-    (``initial_images``); ignored when resuming. state: a dict given to ``on_checkpoint``;
-    resuming from it (with ``start_step == state["step"]``) is bit-identical to a run that was
-    never interrupted (same device and thread count). All randomness (network seeds, real
-    batches, DSA draws) comes from one CPU generator seeded with cfg.seed, kept in the state.
 
-    ``on_checkpoint(state, rows)`` is called every cfg.checkpoint_every steps and after the last
-    step; rows = [{"step": s, "loss": float}] for the steps since the previous call (read back
-    then, in one transfer). state = {"step", "images" (normalised units, CPU), "labels",
-    "optimizer", "rng"}: copies, safe to keep. Raises ``files.NonFiniteLoss`` on NaN/inf.
-
-    Returns (images float32 in [0, 1] clamped, CPU; labels int64; the final state)."""
+def _train(cfg: DMConfig, run, real, device: torch.device) -> dict:
     spec = get_spec(cfg.dataset)
-    steps = cfg.iterations if steps is None else steps
-    if state is None and start_step != 0:
-        raise ValueError(f"starting at step {start_step} needs the state saved at that step")
-    if state is not None and state["step"] != start_step:
-        raise ValueError(f"the state is from step {state['step']}, not start_step={start_step}")
-    if not start_step <= steps:
-        raise ValueError(f"steps={steps} is before start_step={start_step}")
-    device = x.device
+    x, y = real if real is not None else load(cfg.dataset, train=True)
+    x, y = x.to(device), y.to(device)
     labels = syn_labels(spec.num_classes, cfg.ipc)
     g = torch.Generator().manual_seed(cfg.seed)
-    if state is None:
-        if init_images is None or len(init_images) != len(labels):
-            raise ValueError(f"init_images must hold {spec.num_classes} x ipc={cfg.ipc} images in class order")
-        images = normalize(init_images.to(device).float(), cfg.dataset)
-    else:
-        images = state["images"].to(device)
-        g.set_state(state["rng"])
+    run.track(dm=g)
+    ckpt = run.resume()
+    images = ckpt["images"].to(device) if ckpt else normalize(initial_images(cfg, x, y).float(), cfg.dataset)
     images = images.detach().clone().requires_grad_(True)
     opt = torch.optim.SGD([images], lr=cfg.lr_img, momentum=cfg.momentum)
-    if state is not None:
-        opt.load_state_dict(state["optimizer"])
+    if ckpt:
+        opt.load_state_dict(ckpt["optimizer"])
+        run.restore_rng(ckpt)
     pools, families = class_pools(y, spec.num_classes), cfg.dsa_families()
 
-    def snapshot(step: int) -> dict:
-        return {"step": step, "images": images.detach().cpu().clone(), "labels": labels.clone(),
-                "optimizer": copy.deepcopy(opt.state_dict()), "rng": g.get_state()}
+    def state():
+        return {"images": images.detach().cpu().clone(), "optimizer": opt.state_dict()}
 
-    pending = []
-    for step in range(start_step, steps):
+    for step in run.steps(cfg.iterations, f"dm ipc{cfg.ipc}"):
         net = fresh_net(cfg, g).to(device).train()
-        real = real_batches(x, pools, cfg.batch_real, g)
-        loss = dm_step(images, labels, real, net, families, g, cfg.dataset)
+        loss = dm_step(images, labels, real_batches(x, pools, cfg.batch_real, g), net, families, g, cfg.dataset)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        pending.append({"step": step + 1, "loss": loss.detach()})
-        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == steps:
-            rows = read_back(pending)
-            pending.clear()
-            for r in rows:
-                check_finite(r["step"], loss=r["loss"])
-            if on_checkpoint is not None:
-                on_checkpoint(snapshot(step + 1), rows)
-    final = snapshot(steps)
-    return to_pixels(final["images"], cfg.dataset).clamp(0, 1), labels, final
+        run.log(step + 1, {"step": step + 1, "loss": loss.detach()}, loss=loss.detach())
+        if run.due(step + 1, cfg.checkpoint_every, cfg.iterations):
+            run.checkpoint(step + 1, **state())
+        if run.stopping(step + 1, cfg.iterations):
+            return run.stop(step + 1, **state())
+
+    pixels = to_pixels(images.detach().cpu(), cfg.dataset).clamp(0, 1)
+    save_image_set(pixels, labels, {"method": "dm", "dataset": cfg.dataset, "ipc": cfg.ipc, "seed": cfg.seed},
+                   run.out / "images.pt")
+    show = min(cfg.ipc, 10)
+    keep = torch.cat([torch.arange(c * cfg.ipc, c * cfg.ipc + show) for c in range(spec.num_classes)])
+    save_png(pixels[keep], run.out / "images.png", nrow=show)
+    return run.finish({"steps": cfg.iterations, "final": run.rows[-1] if run.rows else {}})

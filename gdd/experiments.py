@@ -5,11 +5,13 @@ records and run folders written before it. The grids of ``gdd.grids`` call these
 from __future__ import annotations
 
 import shutil
+import sys
+import time
 from pathlib import Path
 
 import torch
 
-from gdd import configs, data, pool
+from gdd import configs, coreset, data, dm, pool
 from gdd.configs import as_profile
 from gdd.deploy import load_generator, sample_to_file
 from gdd.distill import (GenConfig, build_gan, load_stage1, matching_draws, matching_losses, train, train_pool_model,
@@ -18,6 +20,7 @@ from gdd.evaluate import evaluate_generator, evaluate_set
 from gdd.imageset import load_image_set
 from gdd.gan import generator_gan_loss
 from gdd.profiles import Profile
+from gdd.files import atomic_save, load_pt
 from gdd.results import cached_run, config_key, portable, results_root
 
 
@@ -51,6 +54,66 @@ def random_baseline(profile: Profile | str, dataset: str, ipc: int, model: str =
     return cached_run(f"{dataset}-random-ipc{ipc}-{model}", config, run, p.name, redo_before, device)
 
 
+# ---- image-based baselines: DM and the coresets (herding, k-center) ----
+
+IMAGE_METHODS = ("dm", "herding", "k_center")
+
+
+def coreset_embeddings(profile: Profile | str, dataset: str, seed: int = 0, device="cpu"
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(images, labels, embeddings) of the pool the coresets select from: the training set (or
+    the profile's subset of it) and its embeddings by the feature network
+    (``coreset.train_feature_net``), computed once and kept in the run folder."""
+    cfg = configs.feature_config(profile, dataset, seed)
+    folder = configs.baseline_folder(profile, "features", cfg)
+    x, y = data.load(dataset, train=True)
+    if cfg.train_size is not None and cfg.train_size < len(x):
+        idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(cfg.seed))[:cfg.train_size]
+        x, y = x[idx], y[idx]
+    path = folder / "embeddings.pt"
+    if path.exists():
+        return x, y, load_pt(path, "coreset embeddings")["embeddings"]
+    print(f"[gdd] coreset feature network ({cfg.epochs} epochs on {len(x)} images): outputs in {folder}",
+          file=sys.stderr)
+    net, losses = coreset.train_feature_net(x.to(device), y.to(device), dataset, cfg.epochs, cfg.batch, cfg.lr,
+                                            cfg.seed, cfg.width)
+    emb = coreset.embed(net, x, dataset)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_save({"embeddings": emb, "epoch_losses": losses}, path)
+    return x, y, emb
+
+
+def image_method_result(profile: Profile | str, dataset: str, method: str, ipc: int, model: str = "convnet3",
+                        device="cpu", redo_before: float | None = None, seed: int = 0) -> dict:
+    """An image-based baseline at ``ipc``: DM's synthetic images (``dm.train``) or a coreset of
+    real images (``herding``, ``k_center``), evaluated like every other image set; the record
+    keeps the time it took to make the set (``make_s``)."""
+    p = as_profile(profile)
+    if method not in IMAGE_METHODS:
+        raise ValueError(f"unknown image-based method {method!r}; valid: {', '.join(IMAGE_METHODS)}")
+    made_by = configs.dm_config(p, dataset, ipc, seed) if method == "dm" else configs.feature_config(p, dataset, seed)
+    config = {"dataset": dataset, "method": method, "ipc": ipc, "eval": configs.eval_config(p, ipc, model, seed),
+              "made_by": made_by, "test_size": configs.test_size(p, model)}
+
+    def run():
+        start = time.time()
+        if method == "dm":
+            folder = configs.baseline_folder(p, f"dm-ipc{ipc}", made_by)
+            summary = dm.train(made_by, folder, device=device, redo_before=redo_before)
+            images, labels, _ = load_image_set(folder / "images.pt")
+            made = {"make_s": summary["wall_time_s"], "dm_provenance": summary["provenance"],
+                    "image_set": portable(folder / "images.pt")}
+        else:
+            x, y, emb = coreset_embeddings(p, dataset, seed, device)
+            t0 = time.time()
+            idx = coreset.select(method, y, ipc, data.get_spec(dataset).num_classes, emb, seed)
+            images, labels = x[idx], y[idx]
+            made = {"make_s": time.time() - start, "select_s": time.time() - t0}
+        return {**evaluate_images(images, labels, dataset, p, ipc, model, device, seed), **made}
+
+    return cached_run(f"{dataset}-{method}-ipc{ipc}-{model}", config, run, p.name, redo_before, device)
+
+
 # ---- the generative pipeline: stage 1 (GAN), stage 2 (distillation), stage 3 (deployment) ----
 
 def train_generator(profile: Profile | str, cfg: GenConfig, device="cpu", redo_before: float | None = None,
@@ -72,10 +135,12 @@ def method_result(profile: Profile | str, dataset: str, method: str, ipc: int, m
                   **distill_overrides) -> dict:
     """Distil with ``method`` (cgan | dim | gdd), sample ``ipc`` images per class, evaluate
     (``protocol="dim"``: DiM's protocol, fresh samples every epoch, instead of the fixed set);
-    ``method`` random: the random real subset."""
+    ``method`` random: the random real subset; dm, herding, k_center: ``image_method_result``."""
     p = as_profile(profile)
     if method == "random":
         return random_baseline(p, dataset, ipc, model, seed, device, redo_before)
+    if method in IMAGE_METHODS:
+        return image_method_result(p, dataset, method, ipc, model, device, redo_before, seed)
     default = configs.distill_config(p, dataset, method, seed=seed)
     distill_overrides = {k: v for k, v in distill_overrides.items() if getattr(default, k) != v}
     gen_cfg = configs.distill_config(p, dataset, method, seed=seed, **distill_overrides)

@@ -17,14 +17,15 @@ DATAFREE_REFERENCES = ("scratch", "kd_real")
 
 
 def table1(profile: Profile | str, device="cpu", redo_before: float | None = None) -> dict:
-    """Table 1: {(dataset, method, ipc): record}, ConvNet-3 evaluation of a fixed sampled set,
+    """Table 1: {(dataset, method, ipc): record}, ConvNet-3 evaluation of a fixed sampled set
+    (random real subset, cgan, dim, gdd, then the profile's image-based baselines),
     and {(dataset, method, ipc, "dim"): record} under DiM's protocol for the profile's cells
     (``configs.dim_protocol_cells``)."""
     p = as_profile(profile)
     out = {}
     for d in p.datasets:
         for ipc in p.ipcs:
-            for m in TABLE1_METHODS:
+            for m in (*TABLE1_METHODS, *p.image_methods):
                 out[(d, m, ipc)] = experiments.method_result(p, d, m, ipc, device=device, redo_before=redo_before)
         for m, ipc in dim_protocol_cells(p):
             out[(d, m, ipc, "dim")] = experiments.method_result(p, d, m, ipc, device=device, redo_before=redo_before,

@@ -303,6 +303,7 @@ NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-1
          "convnet3": "ConvNet-3", "resnet10": "ResNet-10", "resnet18": "ResNet-18", "resnet18_bn": "ResNet-18 (BN)",
          "resnet10_ap": "ResNet-10-AP", "resnet18_ap": "ResNet-18-AP",
          "alexnet": "AlexNet", "vgg11": "VGG-11", "random": "random real subset",
+         "dm": "DM (ours)", "herding": "herding (coreset)", "k_center": "k-center (coreset)",
          "lambda_g": HTML("λ<sub>g</sub>"), "lambda_l": HTML("λ<sub>l</sub>")}
 TEX = {"lambda_g": r"$\lambda_g$", "lambda_l": r"$\lambda_l$", "l_global": r"$L_{global}$",
        "l_local": r"$L_{local}$", "l_cgan": r"$L_{cGAN}$"}

@@ -15,7 +15,8 @@ overrides of them, so the ``paper`` profile overrides nothing.
   pool-model steps; evaluation with the protocol's 1000 epochs and 3 networks at IPC 1 and 10,
   200 epochs at IPC 50; Table 2's other architectures 200 epochs on 2000 test images, ResNet-18
   at DiM's CIFAR width (32-64-128-256); DiM's evaluation protocol for ``gdd`` only, at IPC 1
-  and 10. Data-free KD: a ResNet-18-BN teacher (width 32) trained 3 epochs on the whole
+  and 10. DM 500 iterations with 64 real images per class (DM: 20000 and 256); the coresets'
+  feature network 2 epochs. Data-free KD: a ResNet-18-BN teacher (width 32) trained 3 epochs on the whole
   training set; students ConvNet-3 width 32, 400 steps of batch 128, 3 seeds.
 - ``gpu``: everything reachable on one H100 in short GPU windows (500 matching steps, each
   with DiM's 16 pool-model steps; 300-epoch evaluations with 5 networks).
@@ -47,6 +48,11 @@ class Profile:
     # fixed set, for these generator methods at these IPCs (None: all of ``ipcs``)
     dim_protocol_methods: tuple[str, ...] = ("cgan", "dim", "gdd")
     dim_protocol_ipcs: tuple[int, ...] | None = None
+    # image-based baselines of Table 1 (experiments.IMAGE_METHODS), DM's budget (DMConfig
+    # overrides) and the coresets' feature network (coreset.FeatureConfig overrides)
+    image_methods: tuple[str, ...] = ("dm", "herding", "k_center")
+    dm: dict = field(default_factory=dict)
+    coreset: dict = field(default_factory=dict)
     # generator training (GenConfig overrides): stage 1, stage 2 (width, noise, data follow stage 1)
     gan: dict = field(default_factory=dict)
     distill: dict = field(default_factory=dict)
@@ -79,12 +85,15 @@ PROFILES: dict[str, Profile] = {
                   "noise": 128, "lr_s": 0.05, "temperature": 4.0,
                   "small_every": 2, "eval_every": 5, "test_size": 500, "checkpoint_every": 2},
         datafree_seeds=(0, 1), synthesis_sweep=((10.0, 0.5, 1.0), (1.0, 2.0, 1.0)),
+        image_methods=("dm", "herding"), dm={"iterations": 2, "batch_real": 8, "width": 8, "checkpoint_every": 1},
+        coreset={"epochs": 1, "width": 8, "train_size": 500},
         bench="tiny"),
     "cpu": Profile(
         name="cpu", focus_dataset="fashion_mnist",
         eval={"runs": 3}, eval_epochs={1: 1000, 10: 1000, 50: 200},
         cross_eval={"epochs": 200, "width": 32}, cross_test_size=2000,
         dim_protocol_methods=("gdd",), dim_protocol_ipcs=(1, 10),
+        dm={"iterations": 500, "batch_real": 64}, coreset={"epochs": 2},
         gan={"width": 32, "epochs": 2, "batch": 64, "steps_per_epoch": 500, "lr_g": 5e-4, "lr_d": 5e-4},
         distill={"epochs": 4, "steps_per_epoch": 50, "batch": 64, "lr_g": 1e-4, "lr_d": 1e-4, "pool_width": 16},
         teacher={"model_kw": {"width": 32}}, teacher_epochs=3,
@@ -94,7 +103,7 @@ PROFILES: dict[str, Profile] = {
         bench="quick"),
     "gpu": Profile(
         name="gpu", focus_dataset="fashion_mnist", eval_epochs={1: 300, 10: 300, 50: 300},
-        gan={"width": 128, "epochs": 20},
+        gan={"width": 128, "epochs": 20}, dm={"iterations": 2000}, coreset={"epochs": 5},
         distill={"epochs": 5, "steps_per_epoch": 100, "lr_g": 2e-5, "lr_d": 2e-5, "pool_width": 32},
         teacher={"model_kw": {"width": 32}}, teacher_epochs=30,
         datafree={"student_kw": {"width": 64}, "iters": 3000, "batch": 256, "syn_batch": 256, "gen_width": 32,

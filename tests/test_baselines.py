@@ -1,10 +1,9 @@
 """Baselines: Distribution Matching (gdd.dm) and coreset selection (gdd.coreset)."""
-import io
-
 import pytest
 import torch
 
 from gdd import augment, coreset, data, dm
+from gdd.files import ConfigMismatch
 from gdd.imageset import load_image_set, save_image_set
 
 @pytest.fixture(autouse=True, scope="module")
@@ -169,14 +168,14 @@ def test_dm_loss_decreases_under_a_fixed_network_and_draws(small):
     assert all(b < a for a, b in zip(losses, losses[1:])) and losses[-1] < 0.7 * losses[0]
 
 
-def test_dm_run_lowers_the_loss_on_unseen_networks(small):
+def test_dm_run_lowers_the_loss_on_unseen_networks(small, tmp_path):
     # DM's premise: matching under fresh random networks generalises to other random networks
-    x, y = small
     # (cfg.seed 0-7 give ratios 0.59-0.72 here: the bound is not a lucky draw)
     x, y = small
-    cfg = _tiny_cfg(ipc=1, batch_real=10, families=())
+    cfg = _tiny_cfg(ipc=1, batch_real=10, families=(), iterations=20, checkpoint_every=10)
     init = dm.initial_images(cfg, x, y)
-    out, labels, _ = dm.distill_dm(cfg, x, y, init, steps=20)
+    dm.train(cfg, tmp_path, real=(x, y), progress=False)
+    out, labels, _ = load_image_set(tmp_path / "images.pt")
     real = [x[y == c] for c in range(10)]
 
     def held_out_loss(images):
@@ -187,42 +186,31 @@ def test_dm_run_lowers_the_loss_on_unseen_networks(small):
     assert held_out_loss(out) < 0.85 * held_out_loss(init)
 
 
-def test_dm_resume_is_bit_identical(small):
+def test_dm_resume_is_bit_identical(small, tmp_path):
     x, y = small
-    cfg = _tiny_cfg(seed=3)
-    saved = {}
-    on_checkpoint = lambda state, rows: saved.update({state["step"]: (state, rows)})  # noqa: E731
-    images, labels, final = dm.distill_dm(cfg, x, y, dm.initial_images(cfg, x, y), steps=5,
-                                          on_checkpoint=on_checkpoint)
-    assert sorted(saved) == [2, 4, 5] and [r["step"] for r in saved[4][1]] == [3, 4]
-    buf = io.BytesIO()
-    torch.save(saved[2][0], buf)  # through a file, as a run folder would keep it
-    buf.seek(0)
-    resumed = {}
-    images2, labels2, final2 = dm.distill_dm(cfg, x, y, None, steps=5, start_step=2,
-                                             state=torch.load(buf, weights_only=True),
-                                             on_checkpoint=lambda s, r: resumed.update({s["step"]: r}))
-    assert torch.equal(images, images2) and torch.equal(labels, labels2)
-    assert torch.equal(final["images"], final2["images"]) and torch.equal(final["rng"], final2["rng"])
-    buf_a = final["optimizer"]["state"][0]["momentum_buffer"]
-    assert torch.equal(buf_a, final2["optimizer"]["state"][0]["momentum_buffer"])
-    assert resumed[4] == saved[4][1] and resumed[5] == saved[5][1]  # same losses too
-    assert not torch.equal(saved[2][0]["images"], final["images"])  # the snapshot is a copy
-    with pytest.raises(ValueError, match="not start_step"):
-        dm.distill_dm(cfg, x, y, None, steps=5, start_step=3, state=saved[2][0])
+    cfg = _tiny_cfg(seed=3, iterations=5)
+    dm.train(cfg, tmp_path / "whole", real=(x, y), progress=False)
+    part = dm.train(cfg, tmp_path / "split", real=(x, y), stop_after=2, progress=False)
+    assert part == {"finished": False, "step": 2, "total": 5}
+    assert dm.train(cfg, tmp_path / "split", real=(x, y), progress=False)["finished"]
+    a, b = (load_image_set(tmp_path / n / "images.pt")[0] for n in ("whole", "split"))
+    assert torch.equal(a, b)
+    assert (tmp_path / "split" / "losses.csv").read_text() == (tmp_path / "whole" / "losses.csv").read_text()
+    with pytest.raises(ConfigMismatch, match="ipc: 2 -> 3"):
+        dm.train(_tiny_cfg(seed=3, iterations=5, ipc=3), tmp_path / "split", real=(x, y), progress=False)
 
 
 def test_dm_output_is_an_image_set(small, tmp_path):
     x, y = small
-    cfg = _tiny_cfg(ipc=3)
+    cfg = _tiny_cfg(ipc=3, iterations=2)
     init = dm.initial_images(cfg, x, y)
     assert all(any(torch.equal(im, r) for r in x[y == c]) for im, c in zip(init, dm.syn_labels(10, 3)))
-    images, labels, _ = dm.distill_dm(cfg, x, y, init, steps=2)
+    summary = dm.train(cfg, tmp_path, real=(x, y), progress=False)
+    images, labels, meta = load_image_set(tmp_path / "images.pt", "mnist")
+    assert summary["finished"] and meta["method"] == "dm" and meta["ipc"] == 3
     assert images.dtype == torch.float32 and images.shape == (30, 1, 32, 32)
     assert images.min() >= 0 and images.max() <= 1 and not torch.equal(images, init)
     assert labels.dtype == torch.long and labels.bincount().tolist() == [3] * 10
-    save_image_set(images, labels, {"method": "dm", "ipc": 3}, tmp_path / "dm.pt")
-    back, back_labels, meta = load_image_set(tmp_path / "dm.pt")
-    assert torch.equal(back, images) and torch.equal(back_labels, labels) and meta["method"] == "dm"
+    assert (tmp_path / "images.png").exists()
     noise = dm.initial_images(_tiny_cfg(init="noise"), x, y)
     assert noise.shape == (20, 1, 32, 32) and noise.min() < 0  # N(0, 1) in normalised units, unclamped

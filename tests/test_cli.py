@@ -5,6 +5,7 @@ import sys
 
 import torch
 
+from gdd import data
 from gdd.cli import main
 from gdd.imageset import save_image_set
 
@@ -52,3 +53,18 @@ def test_evaluate_a_generator_with_dims_protocol(tmp_path, capsys):
     assert len(rec["config"]["inputs"]["generator_sha256"]) == 64
     assert r["samples_per_epoch"] == 20 and all(b >= a for a, b in zip(r["accuracies"], r["best"]))
     assert "best of the checks" in capsys.readouterr().out
+
+
+def test_distill_images_dm_resumes_and_coresets_select_real_images(tmp_path, monkeypatch, capsys):
+    from gdd.imageset import load_image_set
+    monkeypatch.setenv("GDD_RUNS", str(tmp_path / "runs"))
+    common = ["--dataset", "mnist", "--ipc", "2", "--profile", "smoke", "--device", "cpu"]
+    assert main(["distill-images", "--method", "dm", "--out", str(tmp_path / "dm"), "--stop-after", "1", *common]) == 0
+    assert "stopped at step 1/2" in capsys.readouterr().out
+    assert main(["distill-images", "--method", "dm", "--out", str(tmp_path / "dm"), *common]) == 0
+    images, labels, meta = load_image_set(tmp_path / "dm" / "images.pt", "mnist")
+    assert meta["method"] == "dm" and labels.bincount().tolist() == [2] * 10
+    assert main(["distill-images", "--method", "k_center", "--out", str(tmp_path / "kc"), *common]) == 0
+    chosen, labels, meta = load_image_set(tmp_path / "kc" / "images.pt", "mnist")
+    x, _ = data.load("mnist", train=True)
+    assert meta["method"] == "k_center" and all((x == im).flatten(1).all(1).any() for im in chosen)  # real images
