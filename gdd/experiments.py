@@ -114,6 +114,33 @@ def image_method_result(profile: Profile | str, dataset: str, method: str, ipc: 
     return cached_run(f"{dataset}-{method}-ipc{ipc}-{model}", config, run, p.name, redo_before, device)
 
 
+def redeploy_race(profile: Profile | str, dataset: str, device="cpu", redo_before: float | None = None,
+                  seed: int = 0) -> dict:
+    """The re-deployment race, measured in one run on one machine: for each IPC of the profile,
+    in turn, the wall time to obtain a new set by DM optimised from scratch (the profile's DM
+    budget, in a fresh folder) and by sampling the trained ``gdd`` generator once. The accuracy
+    each set reaches is Table 1's (the same configurations). {str(ipc): {"dm_s", "sample_s"}}."""
+    p = as_profile(profile)
+    gen_cfg = configs.distill_config(p, dataset, "gdd", seed=seed)
+    config = {"dataset": dataset, "ipcs": p.ipcs, "dm": [configs.dm_config(p, dataset, ipc, seed) for ipc in p.ipcs],
+              "generator": gen_cfg}
+
+    def run():
+        _, folder = train_generator(p, gen_cfg, device, redo_before)
+        race = configs.baseline_folder(p, "race", gen_cfg)
+        shutil.rmtree(race, ignore_errors=True)  # from scratch: nothing reused
+        out = {}
+        for ipc in p.ipcs:
+            start = time.time()
+            dm.train(configs.dm_config(p, dataset, ipc, seed), race / f"dm-ipc{ipc}", device=device)
+            dm_s = time.time() - start
+            timing = sample_to_file(folder / "generator.pt", ipc, seed, race / f"gdd-ipc{ipc}.pt", device)
+            out[str(ipc)] = {"dm_s": dm_s, "sample_s": timing["load_s"] + timing["sample_s"]}  # JSON keys
+        return out
+
+    return cached_run(f"{dataset}-redeploy-race", config, run, p.name, redo_before, device)
+
+
 # ---- the generative pipeline: stage 1 (GAN), stage 2 (distillation), stage 3 (deployment) ----
 
 def train_generator(profile: Profile | str, cfg: GenConfig, device="cpu", redo_before: float | None = None,

@@ -96,6 +96,12 @@ def datafree(profile: Profile | str, device="cpu", redo_before: float | None = N
     return out
 
 
+def redeploy(profile: Profile | str, device="cpu", redo_before: float | None = None) -> dict:
+    """The re-deployment race on the focus dataset: {"race": record}."""
+    p = as_profile(profile)
+    return {"race": experiments.redeploy_race(p, p.focus_dataset, device, redo_before)}
+
+
 def bench(profile: Profile | str, device="cpu", redo_before: float | None = None) -> dict:
     """The speed appendix, on this device at the profile's scale."""
     from gdd import bench as speed
@@ -104,4 +110,4 @@ def bench(profile: Profile | str, device="cpu", redo_before: float | None = None
 
 # gdd reproduce's stages, in the order they run
 STAGES = {"table1": table1, "table2": table2, "figure3": figure3, "figures": generators, "datafree": datafree,
-          "bench": bench}
+          "redeploy": redeploy, "bench": bench}
