@@ -67,7 +67,6 @@ claims_table(paper_checks(p, device))
 # {doc}`04_table1`.
 
 # %% tags=["remove-input"]
-from gdd import published
 from gdd.notebook import published_beside
 from gdd.notebook import budget_box, by_setting, label
 

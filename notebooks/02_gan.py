@@ -29,8 +29,6 @@ from gdd.notebook import setup
 p = setup(profile, device, redo_before, needs=("figures",), compute=compute)
 
 # %% tags=["remove-output"]
-import matplotlib.pyplot as plt
-
 from gdd.notebook import grid
 figures = grid("figures", p, device, redo_before)
 records = {d: figures[("generator", d, "gan")] for d in p.datasets if figures[("generator", d, "gan")] is not None}

@@ -31,8 +31,6 @@ from gdd.notebook import setup
 p = setup(profile, device, redo_before, needs=("figure3", "table1"), compute=compute)
 
 # %% tags=["remove-output"]
-import matplotlib.pyplot as plt
-
 from gdd import configs
 from gdd.notebook import grid
 

@@ -47,7 +47,6 @@ p = setup(profile, device, redo_before, needs=("datafree",), compute=compute)
 import matplotlib.pyplot as plt
 import numpy as np
 
-from gdd import published
 from gdd.datafree.experiments import ABLATION, AGREEMENT_TARGET, MATCHED, WEIGHTS, chosen_weights, reach
 from gdd.notebook import PENDING, Pending, grid, label, published_datafree_table, table
 

@@ -1,4 +1,3 @@
-import gzip
 import pickle
 from dataclasses import replace
 

@@ -164,7 +164,7 @@ def test_setup_and_resolve(tmp_path, monkeypatch):
 
 def test_render_only_grid_shows_missing_results_as_not_yet_computed(tmp_path, monkeypatch):
     """setup(compute=False): a grid loads what is stored and gives None for the rest, never training."""
-    from gdd import experiments, grids, notebook
+    from gdd import experiments, notebook
     monkeypatch.setenv("GDD_RESULTS", str(tmp_path / "results"))
     monkeypatch.setenv("GDD_RUNS", str(tmp_path / "runs"))
     p = notebook.setup("smoke", "cpu", None, quiet=True, compute=False)

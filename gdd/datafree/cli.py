@@ -7,7 +7,6 @@ Both resume when rerun with the same --out, refuse another config, stop on a non
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from pathlib import Path
 
