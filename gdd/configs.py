@@ -80,8 +80,13 @@ def distill_config(profile: Profile | str, dataset: str, method: str, seed: int 
 
 # ---- image-based baselines: DM and the coresets ----
 
-def dm_config(profile: Profile | str, dataset: str, ipc: int, seed: int = 0) -> DMConfig:
-    return DMConfig(dataset=dataset, ipc=ipc, **{**as_profile(profile).dm, "seed": seed})
+def dm_config(profile: Profile | str, dataset: str, ipc: int, seed: int = 0, matcher: str = "convnet3") -> DMConfig:
+    """DM at the profile's budget; ``matcher``: its embedding network (another architecture than
+    ConvNet-3 gets the width the profile evaluates it at: DM re-optimised for that architecture)."""
+    p = as_profile(profile)
+    arch = {} if matcher == "convnet3" else {"model": matcher, "width": eval_config(p, ipc, matcher).width}
+    return DMConfig(dataset=dataset, ipc=ipc, **{**p.dm, **{k: v for k, v in arch.items() if v is not None},
+                                                 "seed": seed})
 
 
 def feature_config(profile: Profile | str, dataset: str, seed: int = 0) -> FeatureConfig:

@@ -84,14 +84,16 @@ def coreset_embeddings(profile: Profile | str, dataset: str, seed: int = 0, devi
 
 
 def image_method_result(profile: Profile | str, dataset: str, method: str, ipc: int, model: str = "convnet3",
-                        device="cpu", redo_before: float | None = None, seed: int = 0) -> dict:
-    """An image-based baseline at ``ipc``: DM's synthetic images (``dm.train``) or a coreset of
-    real images (``herding``, ``k_center``), evaluated like every other image set; the record
-    keeps the time it took to make the set (``make_s``)."""
+                        device="cpu", redo_before: float | None = None, seed: int = 0,
+                        matcher: str = "convnet3") -> dict:
+    """An image-based baseline at ``ipc``: DM's synthetic images (``dm.train``, embedding network
+    ``matcher``) or a coreset of real images (``herding``, ``k_center``), evaluated on ``model``
+    like every other image set; the record keeps the time it took to make the set (``make_s``)."""
     p = as_profile(profile)
     if method not in IMAGE_METHODS:
         raise ValueError(f"unknown image-based method {method!r}; valid: {', '.join(IMAGE_METHODS)}")
-    made_by = configs.dm_config(p, dataset, ipc, seed) if method == "dm" else configs.feature_config(p, dataset, seed)
+    made_by = (configs.dm_config(p, dataset, ipc, seed, matcher) if method == "dm"
+               else configs.feature_config(p, dataset, seed))
     config = {"dataset": dataset, "method": method, "ipc": ipc, "eval": configs.eval_config(p, ipc, model, seed),
               "made_by": made_by, "test_size": configs.test_size(p, model)}
 
@@ -111,31 +113,35 @@ def image_method_result(profile: Profile | str, dataset: str, method: str, ipc: 
             made = {"make_s": time.time() - start, "select_s": time.time() - t0}
         return {**evaluate_images(images, labels, dataset, p, ipc, model, device, seed), **made}
 
-    return cached_run(f"{dataset}-{method}-ipc{ipc}-{model}", config, run, p.name, redo_before, device)
+    tag = "" if matcher == "convnet3" else f"-matcher{matcher}"
+    return cached_run(f"{dataset}-{method}{tag}-ipc{ipc}-{model}", config, run, p.name, redo_before, device)
 
 
 def redeploy_race(profile: Profile | str, dataset: str, device="cpu", redo_before: float | None = None,
-                  seed: int = 0) -> dict:
+                  seed: int = 0, arch: str = "resnet18") -> dict:
     """The re-deployment race, measured in one run on one machine: for each IPC of the profile,
-    in turn, the wall time to obtain a new set by DM optimised from scratch (the profile's DM
-    budget, in a fresh folder) and by sampling the trained ``gdd`` generator once. The accuracy
-    each set reaches is Table 1's (the same configurations). {str(ipc): {"dm_s", "sample_s"}}."""
+    in turn, and for a change of architecture (IPC 10, ``arch``), the wall time to obtain a new
+    set by DM optimised from scratch (the profile's DM budget, in a fresh folder; for ``arch``
+    with that architecture as its embedding network) and by sampling the trained ``gdd``
+    generator once. The accuracy each set reaches is in Table 1 and in ``grids.redeploy``
+    (the same configurations). {leg: {"dm_s", "sample_s"}}, legs "1", "10", ..., and ``arch``."""
     p = as_profile(profile)
     gen_cfg = configs.distill_config(p, dataset, "gdd", seed=seed)
-    config = {"dataset": dataset, "ipcs": p.ipcs, "dm": [configs.dm_config(p, dataset, ipc, seed) for ipc in p.ipcs],
-              "generator": gen_cfg}
+    legs = {str(ipc): (ipc, configs.dm_config(p, dataset, ipc, seed)) for ipc in p.ipcs}
+    legs[arch] = (10, configs.dm_config(p, dataset, 10, seed, arch))
+    config = {"dataset": dataset, "legs": legs, "generator": gen_cfg}
 
     def run():
         _, folder = train_generator(p, gen_cfg, device, redo_before)
         race = configs.baseline_folder(p, "race", gen_cfg)
         shutil.rmtree(race, ignore_errors=True)  # from scratch: nothing reused
         out = {}
-        for ipc in p.ipcs:
+        for leg, (ipc, dm_cfg) in legs.items():
             start = time.time()
-            dm.train(configs.dm_config(p, dataset, ipc, seed), race / f"dm-ipc{ipc}", device=device)
+            dm.train(dm_cfg, race / f"dm-{leg}", device=device)
             dm_s = time.time() - start
-            timing = sample_to_file(folder / "generator.pt", ipc, seed, race / f"gdd-ipc{ipc}.pt", device)
-            out[str(ipc)] = {"dm_s": dm_s, "sample_s": timing["load_s"] + timing["sample_s"]}  # JSON keys
+            timing = sample_to_file(folder / "generator.pt", ipc, seed, race / f"gdd-{leg}.pt", device)
+            out[leg] = {"ipc": ipc, "dm_s": dm_s, "sample_s": timing["load_s"] + timing["sample_s"]}
         return out
 
     return cached_run(f"{dataset}-redeploy-race", config, run, p.name, redo_before, device)

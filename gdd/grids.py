@@ -96,10 +96,18 @@ def datafree(profile: Profile | str, device="cpu", redo_before: float | None = N
     return out
 
 
+REDEPLOY_ARCH = "resnet18"   # the race's change of architecture
+
+
 def redeploy(profile: Profile | str, device="cpu", redo_before: float | None = None) -> dict:
-    """The re-deployment race on the focus dataset: {"race": record}."""
+    """The re-deployment race on the focus dataset ("race") and, for its change of architecture,
+    the accuracy on that architecture of DM re-optimised with it and of the gdd generator's
+    IPC-10 samples ("dm", "gdd")."""
     p = as_profile(profile)
-    return {"race": experiments.redeploy_race(p, p.focus_dataset, device, redo_before)}
+    d, arch = p.focus_dataset, REDEPLOY_ARCH
+    return {"race": experiments.redeploy_race(p, d, device, redo_before, arch=arch),
+            "dm": experiments.image_method_result(p, d, "dm", 10, arch, device, redo_before, matcher=arch),
+            "gdd": experiments.method_result(p, d, "gdd", 10, arch, device, redo_before)}
 
 
 def bench(profile: Profile | str, device="cpu", redo_before: float | None = None) -> dict:
