@@ -8,7 +8,7 @@
 # packed into $OUT/results.tar.gz to be unpacked over results/ here. A rehearsal on a CPU:
 #   GDD_STAGE_PROFILE=smoke GDD_STAGE_DEVICE=cpu OUT=/tmp/out bash scripts/gpu_stage.sh table1 mnist
 set -euo pipefail
-stage=${1:?stage: table1 | table2 | figure3 | figures | datafree | bench (gdd/reproduce.py)}
+stage=${1:?stage: table1 | table2 | figure3 | figures | datafree | redeploy | bench (gdd/grids.py STAGES)}
 dataset=${2:-}
 budget=${GPU_STAGE_SECONDS:-540}
 profile=${GDD_STAGE_PROFILE:-gpu}
