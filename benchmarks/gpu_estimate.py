@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
-from gdd import augment, configs, distill, evaluate, pool
+from gdd import augment, configs, distill, dm, evaluate, pool
 from gdd.data import normalize
 from gdd.datafree.synthesis import BNStatsLoss, InversionGenerator, kl_per_sample
 from gdd.gan import Critic, Generator, critic_loss, from_unit, generator_gan_loss
@@ -246,6 +246,26 @@ def kd_student_step(student, batch: int):
     return step
 
 
+def dm_step(cfg, ipc: int):
+    """One iteration of ``gdd/dm.py``: a fresh embedding network, ``batch_real`` real images per
+    class and ``ipc`` synthetic ones through it under one DSA draw per class, SGD on the images."""
+    x, y = images(10 * cfg.batch_real)
+    pools = dm.class_pools(y, 10)
+    syn = torch.randn(10 * ipc, 1, 32, 32, requires_grad=True)
+    labels = dm.syn_labels(10, ipc)
+    opt = torch.optim.SGD([syn], lr=cfg.lr_img, momentum=cfg.momentum)
+    g = torch.Generator().manual_seed(0)
+
+    def step():
+        net = dm.fresh_net(cfg, g)
+        loss = dm.dm_step(syn, labels, dm.real_batches(x, pools, cfg.batch_real, g), net, cfg.dsa_families(), g,
+                          DATASET)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step
+
+
 def checkpoint_seconds(width: int) -> float:
     """CPU seconds to save a generator run's checkpoint (G, critic, both Adam states)."""
     G, D = Generator(1, 10, width), Critic(1, 10, width)
@@ -279,7 +299,11 @@ def settings(profile: str = "gpu") -> SimpleNamespace:
         datafree_checkpoint_every=df.checkpoint_every, teacher_model=teacher.model,
         teacher_width=teacher.model_kw["width"], student_model=df.student, student_width=df.student_kw["width"],
         datafree_batch=df.batch, datafree_gen_width=df.gen_width, datafree_syn_batch=df.syn_batch,
-        reference_lr=configs.reference_config(p, "mnist", "scratch").lr)
+        reference_lr=configs.reference_config(p, "mnist", "scratch").lr,
+        image_methods=p.image_methods, dm=configs.dm_config(p, "mnist", 1), race_dm=configs.dm_config(p, "mnist", 10,
+                                                                                              matcher="resnet18"),
+        features=configs.feature_config(p, "mnist"), datafree_seeds=len(p.datafree_seeds),
+        synthesis_sweep=len(p.synthesis_sweep), dim_protocol_cells=configs.dim_protocol_cells(p))
 
 
 # ---- what each stage of `gdd reproduce --profile gpu` runs ----
@@ -295,12 +319,14 @@ def generator_work(p) -> tuple[dict[str, float], dict[str, float]]:
 
 def fresh_machine_extra(p) -> dict[str, dict[str, float]]:
     """What a stage retrains when it runs on a fresh machine (runs/ is not carried, only
-    results/): figures needs every generator of Table 1; figure3 and table2 the focus dataset's GAN."""
+    results/): figures needs every generator of Table 1; figure3 and table2 the focus dataset's
+    GAN; redeploy its GAN and gdd generator."""
     gan, distill = generator_work(p)
     figures = {}
     for part in (gan, distill, gan, distill):
         figures = {k: figures.get(k, 0) + part.get(k, 0) for k in {*figures, *part}}
-    return {"figures": figures, "figure3": dict(gan), "table2": dict(gan)}
+    gdd = {**gan, "pool distill step (mean)": p.distill_epochs * p.distill_steps_per_epoch}
+    return {"figures": figures, "figure3": dict(gan), "table2": dict(gan), "redeploy": gdd}
 
 
 def stage_work(p) -> dict[str, dict[str, float]]:
@@ -319,25 +345,34 @@ def stage_work(p) -> dict[str, dict[str, float]]:
             total[k] = total.get(k, 0) + v
         return total
 
+    def dm_run(ipc: int, arch: str = "") -> dict:
+        return {f"dm step {arch + ' ' if arch else ''}ipc{ipc}": p.dm.iterations}
+
     def table1_dataset() -> dict:
         gan, generators = generator_work(p)
         work = {**gan, **generators, "checkpoint": gan["checkpoint"] + generators["checkpoint"]}
         for ipc in p.ipcs:
-            for _ in range(4):  # random, cgan, dim, gdd
+            for _ in range(4 + len(p.image_methods)):  # random, cgan, dim, gdd, the image-based baselines
                 add(work, evaluation("convnet3", ipc))
+            if "dm" in p.image_methods:
+                add(work, dm_run(ipc))
+        for _, ipc in p.dim_protocol_cells:             # DiM's protocol: as many epochs as the fixed set
+            add(work, evaluation("convnet3", ipc))
+        if {"herding", "k_center"} & set(p.image_methods):  # the coresets' feature network, then its embeddings
+            add(work, {"convnet3 train step": p.features.epochs * -(-TRAIN_SIZE // p.features.batch),
+                       "test convnet3 (1000 images)": TRAIN_SIZE / 1000})
         return work
 
-    figure3 = {"pool distill step (mean)": (len(p.ablation_lambdas) - 1 + 2) * distill,
-               "checkpoint": (len(p.ablation_lambdas) + 1) * distill / p.checkpoint_every}
+    # Figure 3: every lambda_l but the default (Table 1's gdd run), at IPC 1
+    figure3 = {"pool distill step (mean)": (len(p.ablation_lambdas) - 1) * distill,
+               "checkpoint": (len(p.ablation_lambdas) - 1) * distill / p.checkpoint_every}
     for _ in range(len(p.ablation_lambdas) - 1):
         add(figure3, evaluation("convnet3", 1))
-    for ipc in (1, 10):
-        for _ in range(2):
-            add(figure3, evaluation("convnet3", ipc))
-    table2 = {f"pool distill step ({m})": distill for m in p.cross_matchers}
-    table2["checkpoint"] = len(p.cross_matchers) * distill / p.checkpoint_every
+    # dim and gdd tuned with each single matcher; rows random, cgan (their ConvNet-3 cells are Table 1's)
+    table2 = {f"pool distill step ({m})": 2 * distill for m in p.cross_matchers}
+    table2["checkpoint"] = 2 * len(p.cross_matchers) * distill / p.checkpoint_every
     for m in p.cross_models:
-        for _ in range(len(p.cross_matchers) + (m != "convnet3")):  # random convnet3 is Table 1's
+        for _ in range(2 * len(p.cross_matchers) + 2 * (m != "convnet3")):
             add(table2, evaluation(m, 10))
     # data-free, per dataset (gdd/datafree/experiments.py): the teacher; references scratch and
     # kd_real (iters real-data steps each); adv (a synthesis every step), four small-scale methods
@@ -347,21 +382,38 @@ def stage_work(p) -> dict[str, dict[str, float]]:
     kd_steps = 5 * it + 2 * every * it
     refreshes = 2 * it // 100 + every * it // 100      # ssdkd, ssdkd_nophi, matched ssdkd: every 100 steps
     buffer = p.datafree_buffer_size
-    datafree = {"teacher step": teacher_steps, "student step (real)": 2 * it, "teacher forward (kd_real batch)": it,
-                "kd student step": kd_steps, "synthesis step": it + 4 * -(-it // every) + 2 * it,
-                "student forward (1000 images)": refreshes * buffer / 1000 + kd_steps / p.datafree_eval_every * TEST_SIZE / 1000,
-                "checkpoint": (teacher_steps / 200 + kd_steps / p.datafree_checkpoint_every)}
-    # figures: generators and grids are table1's (stored); gradient_shares trains 3 pool models for
-    # 50 steps and takes 5 batches of gradients, per dataset: counted as full distillation steps
-    figures = {"pool distill step (mean)": 2 * 3 * 55}
+    seeds = p.datafree_seeds   # every student row over the seeds; one teacher
+    datafree = {"teacher step": teacher_steps, "student step (real)": seeds * 2 * it,
+                "teacher forward (kd_real batch)": seeds * it, "kd student step": seeds * kd_steps,
+                "synthesis step": seeds * (it + 4 * -(-it // every) + 2 * it),
+                "student forward (1000 images)": seeds * (refreshes * buffer / 1000
+                                                          + kd_steps / p.datafree_eval_every * TEST_SIZE / 1000),
+                "checkpoint": (teacher_steps / 200 + seeds * kd_steps / p.datafree_checkpoint_every)}
+    # the synthesis-weight sweep (focus dataset): full ssdkd runs, one of them the ablation's seed 0
+    sweep = {"kd student step": (p.synthesis_sweep - 1) * it,
+             "synthesis step": (p.synthesis_sweep - 1) * -(-it // every),
+             "student forward (1000 images)": (p.synthesis_sweep - 1) * (it // 100 * buffer / 1000
+                                                                         + it / p.datafree_eval_every * TEST_SIZE / 1000)}
+    # the re-deployment race: DM from scratch at every IPC and with ResNet-18 embeddings, then the
+    # two ResNet-18 evaluations of its change of architecture
+    redeploy = {}
+    for ipc in p.ipcs:
+        add(redeploy, dm_run(ipc))
+    add(redeploy, dm_run(10, "resnet18"))
+    for _ in range(2):
+        add(redeploy, evaluation("resnet18", 10))
+    # figures: generators and grids are table1's (stored); gradient_shares trains each of the pool's
+    # models through one epoch of pool steps (a matching step's worth per 16) and takes 2 x 5
+    # batches of gradients, per dataset: counted as matching steps
+    figures = {"pool distill step (mean)": 2 * len(p.pool) * (p.distill_steps_per_epoch + 10)}
     # bench ("full" scale, gdd/bench.py): 3 + 50 ConvNet-3 steps; 1 + 50 evaluation epochs of 5
     # networks together and apart (apart counted as together); GAN 2 + 50 steps, distillation
     # 2 + 50 steps; host_waits: 20 evaluation epochs, 2 + 20 distillation steps (width 196, batch 64)
     bench = {"convnet3 train step": 53, "eval convnet3 ipc10 (x5 together)": 2 * 51 + 20, "bench gan step": 56,
              "bench pool distill step": 70}
     return {"bench": bench, "table1 mnist": table1_dataset(), "table1 fashion_mnist": table1_dataset(),
-            "figures": figures, "figure3": figure3, "table2": table2, "datafree mnist": datafree,
-            "datafree fashion_mnist": dict(datafree)}
+            "figures": figures, "figure3": figure3, "table2": table2, "datafree mnist": add(dict(datafree), sweep),
+            "datafree fashion_mnist": dict(datafree), "redeploy": redeploy}
 
 
 def measure_steps(p, repeats: int) -> list[Step]:
@@ -394,6 +446,9 @@ def measure_steps(p, repeats: int) -> list[Step]:
                                   kernels))
                 print(f"  {'  x5 together (vmap): kernels':<34} {kernels:33d}", flush=True)
             steps.append(m(f"test {model} (1000 images)", forward_pass(make_model(model, 1, 10), 1000)))
+        for ipc in p.ipcs:
+            steps.append(m(f"dm step ipc{ipc}", dm_step(p.dm, ipc)))
+        steps.append(m("dm step resnet18 ipc10", dm_step(p.race_dm, 10)))
         teacher = make_model(p.teacher_model, 1, 10, width=p.teacher_width)
         student = make_model(p.student_model, 1, 10, width=p.student_width)
         steps += [m("teacher step", supervised_step(teacher, 128, 0.1)),

@@ -82,11 +82,11 @@ def distill_config(profile: Profile | str, dataset: str, method: str, seed: int 
 
 def dm_config(profile: Profile | str, dataset: str, ipc: int, seed: int = 0, matcher: str = "convnet3") -> DMConfig:
     """DM at the profile's budget; ``matcher``: its embedding network (another architecture than
-    ConvNet-3 gets the width the profile evaluates it at: DM re-optimised for that architecture)."""
+    ConvNet-3 gets the width the profile evaluates it at, None for its own default: DM
+    re-optimised for that architecture)."""
     p = as_profile(profile)
     arch = {} if matcher == "convnet3" else {"model": matcher, "width": eval_config(p, ipc, matcher).width}
-    return DMConfig(dataset=dataset, ipc=ipc, **{**p.dm, **{k: v for k, v in arch.items() if v is not None},
-                                                 "seed": seed})
+    return DMConfig(dataset=dataset, ipc=ipc, **{**p.dm, **arch, "seed": seed})
 
 
 def feature_config(profile: Profile | str, dataset: str, seed: int = 0) -> FeatureConfig:

@@ -45,7 +45,7 @@ class DMConfig:
     batch_real: int = 256            # real images per class per step
     init: str = "real"               # "real": random real images of the class; "noise": N(0, 1), normalised units
     model: str = "convnet3"          # the embedding network, re-initialised every step
-    width: int = 128
+    width: int | None = 128          # None: the model's own default width
     families: tuple[str, ...] | None = None  # DSA families; None: augment.families_for(dataset) (no flip on MNIST)
     seed: int = 0
     checkpoint_every: int = 500      # steps between checkpoints
@@ -54,7 +54,9 @@ class DMConfig:
         get_spec(self.dataset)
         if self.init not in ("real", "noise"):
             raise ValueError(f"unknown init {self.init!r}; valid: real, noise")
-        for name in ("ipc", "iterations", "batch_real", "width", "checkpoint_every"):
+        if self.width is not None and self.width <= 0:
+            raise ValueError(f"width must be positive, got {self.width}")
+        for name in ("ipc", "iterations", "batch_real", "checkpoint_every"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.families is not None:
@@ -141,7 +143,7 @@ def fresh_net(cfg: DMConfig, generator: torch.Generator) -> StagedNet:
     seed = int(torch.randint(2 ** 62, (1,), generator=generator))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return make_model(cfg.model, spec.channels, spec.num_classes, width=cfg.width)
+        return make_model(cfg.model, spec.channels, spec.num_classes, **({} if cfg.width is None else {"width": cfg.width}))
 
 
 def train(cfg: DMConfig, out: Path, real: tuple[torch.Tensor, torch.Tensor] | None = None,
