@@ -648,7 +648,9 @@ def plot_networks(df, x: str, hue: str | None = None, col: str | None = None, xl
     panels = list(dict.fromkeys(df[col])) if col else [None]
     fig, axes = plt.subplots(1, len(panels), figsize=(min(10, 4.6 * len(panels)), height), squeeze=False,
                              sharey=False, layout="constrained")
-    levels = len(hue_order or set(df[hue])) if hue else 1
+    if hue and hue_order is None:  # every panel gets every level (a panel may lack some, mid-recompute)
+        hue_order = list(dict.fromkeys(df[hue]))
+    levels = len(hue_order) if hue else 1
     for ax, panel in zip(axes[0], panels):
         part = df if panel is None else df[df[col] == panel]
         kw = dict(data=part, x=x, y="accuracy (%)", hue=hue, order=order, hue_order=hue_order, ax=ax)

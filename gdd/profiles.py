@@ -75,7 +75,7 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", datasets=("mnist",), ipcs=(1, 2), focus_dataset="mnist",
         cross_models=("convnet3", "alexnet"), cross_matchers=("convnet3",), ablation_lambdas=(0.0, 1e-3),
-        eval={"runs": 1}, eval_epochs={1: 2, 2: 2}, eval_test_size=500,
+        eval={"runs": 1}, eval_epochs={1: 2, 2: 2}, eval_test_size=500, cross_eval={"width": 8},
         gan={"width": 16, "noise": 32, "epochs": 1, "batch": 32, "train_size": 256, "steps_per_epoch": 4,
              "checkpoint_every": 2},
         distill={"epochs": 2, "steps_per_epoch": 2, "batch": 16, "lr_g": 1e-4, "lr_d": 1e-4, "pool_width": 8,
