@@ -146,8 +146,8 @@ def cmd_distill_images(args) -> int:
     import dataclasses
     from gdd import configs, coreset, dm
     from gdd.experiments import coreset_embeddings
-    from gdd.files import check_output, is_png, save_png
-    from gdd.imageset import is_image_set, save_image_set
+    from gdd.files import check_output, is_png
+    from gdd.imageset import is_image_set, save_image_set, save_preview
     profile = args.profile or "paper"
     if args.method == "dm":
         cfg = configs.dm_config(profile, args.dataset, args.ipc, args.seed)
@@ -165,8 +165,7 @@ def cmd_distill_images(args) -> int:
     idx = coreset.select(args.method, y, args.ipc, data.get_spec(args.dataset).num_classes, emb, args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     save_image_set(x[idx], y[idx], {"method": args.method, "dataset": args.dataset, "ipc": args.ipc}, out)
-    show = min(args.ipc, 10)
-    save_png(x[idx].view(-1, args.ipc, *x.shape[1:])[:, :show].flatten(0, 1), out.with_suffix(".png"), nrow=show)
+    save_preview(x[idx], args.ipc, out.with_suffix(".png"))
     print(f"{len(idx)} real images ({args.ipc} per class, {args.method}) -> {out}")
     return 0
 

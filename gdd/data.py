@@ -268,6 +268,18 @@ def load(name: str | DatasetSpec, train: bool = True, root: Path | None = None,
     return images.float().div_(255), labels
 
 
+def real_subset(dataset: str, size: int | None, seed: int, train: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images N x C x 32 x 32 in [0, 1] and labels N: a seeded random subset of ``size`` (train)
+    or the first ``size`` test images (None: all)."""
+    x, y = load(dataset, train=train)
+    if size is None or size >= len(x):
+        return x, y
+    if not train:
+        return x[:size], y[:size]
+    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:size]
+    return x[idx], y[idx]
+
+
 def normalize(x: torch.Tensor, dataset: str) -> torch.Tensor:
     spec = get_spec(dataset)
     mean = to_device(torch.tensor(spec.mean).view(1, -1, 1, 1), x.device)  # called in inner loops: no sync

@@ -9,9 +9,9 @@ import torch
 
 from gdd import data
 from gdd.distill import load_state
-from gdd.files import BadFile, IncompatibleCheckpoint, check_output, is_png, load_pt, save_png
+from gdd.files import BadFile, IncompatibleCheckpoint, check_output, is_png, load_pt
 from gdd.gan import Generator, to_unit
-from gdd.imageset import is_image_set, save_image_set
+from gdd.imageset import is_image_set, save_image_set, save_preview
 
 REQUIRED_META = ("dataset", "channels", "num_classes", "width", "noise")
 
@@ -83,7 +83,5 @@ def sample_to_file(generator: Path, ipc: int, seed: int, out: Path, device="cpu"
         torch.cuda.synchronize()
     t2 = time.perf_counter()
     save_image_set(images, labels, {**meta, "ipc": ipc, "seed": seed, "generator": str(generator)}, out)
-    show = min(ipc, 10)  # grid: up to 10 images of every class, one row per class
-    keep = torch.cat([torch.arange(c * ipc, c * ipc + show) for c in range(G.num_classes)])
-    save_png(images[keep], Path(out).with_suffix(".png"), nrow=show)
+    save_preview(images, ipc, Path(out).with_suffix(".png"))
     return {"load_s": t1 - t0, "sample_s": t2 - t1, "images": len(images)}

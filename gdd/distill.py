@@ -100,11 +100,7 @@ class GenConfig:
 
 
 def training_data(cfg: GenConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    x, y = data.load(cfg.dataset, train=True)
-    if cfg.train_size is not None and cfg.train_size < len(x):
-        idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(cfg.seed))[:cfg.train_size]
-        x, y = x[idx], y[idx]
-    return x, y
+    return data.real_subset(cfg.dataset, cfg.train_size, cfg.seed)
 
 
 def build_gan(cfg: GenConfig) -> tuple[Generator, Critic]:

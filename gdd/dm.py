@@ -28,8 +28,7 @@ import torch
 
 from gdd import augment
 from gdd.data import class_balanced_subset, get_spec, load, normalize, to_device
-from gdd.files import save_png
-from gdd.imageset import save_image_set
+from gdd.imageset import save_image_set, save_preview
 from gdd.models import StagedNet, make_model
 from gdd.runfolder import open_run
 
@@ -197,7 +196,5 @@ def _train(cfg: DMConfig, run, real, device: torch.device) -> dict:
     pixels = to_pixels(images.detach().cpu(), cfg.dataset).clamp(0, 1)
     save_image_set(pixels, labels, {"method": "dm", "dataset": cfg.dataset, "ipc": cfg.ipc, "seed": cfg.seed},
                    run.out / "images.pt")
-    show = min(cfg.ipc, 10)
-    keep = torch.cat([torch.arange(c * cfg.ipc, c * cfg.ipc + show) for c in range(spec.num_classes)])
-    save_png(pixels[keep], run.out / "images.png", nrow=show)
+    save_preview(pixels, cfg.ipc, run.out / "images.png")
     return run.finish({"steps": cfg.iterations, "final": run.rows[-1] if run.rows else {}})

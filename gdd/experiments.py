@@ -66,10 +66,7 @@ def coreset_embeddings(profile: Profile | str, dataset: str, seed: int = 0, devi
     (``coreset.train_feature_net``), computed once and kept in the run folder."""
     cfg = configs.feature_config(profile, dataset, seed)
     folder = configs.baseline_folder(profile, "features", cfg)
-    x, y = data.load(dataset, train=True)
-    if cfg.train_size is not None and cfg.train_size < len(x):
-        idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(cfg.seed))[:cfg.train_size]
-        x, y = x[idx], y[idx]
+    x, y = data.real_subset(dataset, cfg.train_size, cfg.seed)
     path = folder / "embeddings.pt"
     if path.exists():
         return x, y, load_pt(path, "coreset embeddings")["embeddings"]

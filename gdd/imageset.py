@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from gdd.data import DATASETS
-from gdd.files import BadFile, atomic_save, load_pt
+from gdd.files import BadFile, atomic_save, load_pt, save_png
 
 
 def save_image_set(images: torch.Tensor, labels: torch.Tensor, meta: dict, path: Path) -> None:
@@ -17,6 +17,14 @@ def save_image_set(images: torch.Tensor, labels: torch.Tensor, meta: dict, path:
     ``meta`` (plain data: str, numbers, lists, dicts, None) such as the dataset's name."""
     atomic_save({"images": images.detach().float().cpu().clamp(0, 1),
                  "labels": labels.detach().long().cpu(), "meta": meta}, path)
+
+
+def save_preview(images: torch.Tensor, ipc: int, path: Path) -> None:
+    """A grid PNG of an image set in class order (``ipc`` images per class): up to 10 images of
+    every class, one row per class."""
+    show = min(ipc, 10)
+    keep = torch.cat([torch.arange(c * ipc, c * ipc + show) for c in range(len(images) // ipc)])
+    save_png(images[keep], path, nrow=show)
 
 
 def _image_set_problem(blob: Any, dataset: str | None) -> str | None:

@@ -64,18 +64,6 @@ class RealConfig:
             raise ValueError("role 'kd_real' needs a teacher (--teacher PATH/model.pt)")
 
 
-def real_subset(dataset: str, size: int | None, seed: int, train: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images N x C x 32 x 32 in [0, 1] and labels N: a seeded random subset of ``size`` (train)
-    or the first ``size`` test images (None: all)."""
-    x, y = data.load(dataset, train=train)
-    if size is None or size >= len(x):
-        return x, y
-    if not train:
-        return x[:size], y[:size]
-    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:size]
-    return x[idx], y[idx]
-
-
 def build_model(name: str, dataset: str, **kw) -> torch.nn.Module:
     spec = data.get_spec(dataset)
     return make_model(name, spec.channels, spec.num_classes, **kw)
@@ -124,7 +112,7 @@ def fit(cfg: RealConfig, out: Path, real: tuple[torch.Tensor, torch.Tensor] | No
 
 
 def _fit(cfg: RealConfig, run, real, device: torch.device) -> dict:
-    x, y = real if real is not None else real_subset(cfg.dataset, cfg.train_size, cfg.seed)
+    x, y = real if real is not None else data.real_subset(cfg.dataset, cfg.train_size, cfg.seed)
     x, y = x.to(device), y.to(device)  # the whole training subset lives on the device
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, cfg.dataset, **cfg.model_kw).to(device)
@@ -165,7 +153,7 @@ def _fit(cfg: RealConfig, run, real, device: torch.device) -> dict:
         if run.stopping(step + 1, cfg.steps):
             return run.stop(step + 1, **state())
     with run.paused():
-        xt, yt = real_subset(cfg.dataset, cfg.test_size, cfg.seed, train=False)
+        xt, yt = data.real_subset(cfg.dataset, cfg.test_size, cfg.seed, train=False)
         acc = 100 * accuracy(model, normalize(xt.to(device), cfg.dataset), yt.to(device))
         save_model(model.cpu(), cfg.model, cfg.model_kw, cfg.dataset, run.out / "model.pt", test_accuracy=acc,
                    role=cfg.role)
