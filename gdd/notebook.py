@@ -551,7 +551,9 @@ class Table:
 
         rows = [{k: val for c, v in zip(self.columns, row) for k, val in split(fmt(NAMES.get(c, c)), v).items()}
                 for row in self.values]
-        header = list(dict.fromkeys(k for r in rows for k in r))
+        # columns in the table's order, whatever the first row holds (a pending cell has no std)
+        names = [fmt(NAMES.get(c, c)) for c in self.columns]
+        header = [k for n in names for k in (n, f"{n} mean", f"{n} std", f"{n} note") if any(k in r for r in rows)]
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=header, restval="", lineterminator="\n")
         writer.writeheader()

@@ -227,7 +227,7 @@ def _gdd(*args, **kw):
 
 
 def test_smoke_all_three_stages_from_the_command_line(tmp_path):
-    start = time.time()
+    # no wall-time assertion: speed is measured by benchmarks/, not by tests (CI load varies)
     r = _gdd("train-gan", "--dataset", "mnist", "--profile", "smoke", "--out", tmp_path / "gan", "--device", "cpu")
     assert r.returncode == 0, r.stderr
     r = _gdd("distill", "--dataset", "mnist", "--profile", "smoke", "--method", "gdd", "--gan", tmp_path / "gan",
@@ -242,7 +242,6 @@ def test_smoke_all_three_stages_from_the_command_line(tmp_path):
     r = _gdd("evaluate", "--dataset", "mnist", "--source", tmp_path / "set.pt", "--runs", "1", "--epochs", "2",
              "--out", tmp_path / "r.json", "--device", "cpu")
     assert r.returncode == 0, r.stderr
-    assert time.time() - start < 60
 
 
 def test_kill_9_then_rerun_resumes_and_finishes(tmp_path):
@@ -250,9 +249,10 @@ def test_kill_9_then_rerun_resumes_and_finishes(tmp_path):
             "--out", tmp_path, "--device", "cpu"]
     proc = subprocess.Popen([sys.executable, "-m", "gdd", *map(str, args)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
+    deadline = time.time() + 600  # generous: a loaded CI machine may start slowly
     while not (tmp_path / "checkpoint.pt").exists() and time.time() < deadline:
         time.sleep(0.1)
+    assert (tmp_path / "checkpoint.pt").exists(), "no checkpoint written within 600 s"
     time.sleep(0.5)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
