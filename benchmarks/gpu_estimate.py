@@ -288,7 +288,8 @@ def settings(profile: str = "gpu") -> SimpleNamespace:
     df, teacher = configs.datafree_config(p, "mnist", "ssdkd"), configs.teacher_config(p, "mnist")
     cross = next((m for m in p.cross_models if m != "convnet3"), "convnet3")
     return SimpleNamespace(
-        ipcs=p.ipcs, cross_models=p.cross_models, cross_matchers=p.cross_matchers, ablation_lambdas=p.ablation_lambdas,
+        ipcs=p.ipcs, focus_dataset=p.focus_dataset, cross_models=p.cross_models, cross_matchers=p.cross_matchers,
+        ablation_lambdas=p.ablation_lambdas,
         gan_epochs=gan.epochs, gan_train_size=gan.train_size, gan_batch=gan.batch, gan_width=gan.width,
         gan_noise=gan.noise, checkpoint_every=gan.checkpoint_every, distill_epochs=dist.epochs,
         distill_steps_per_epoch=dist.steps_per_epoch, distill_batch=dist.batch, pool=dist.pool,
@@ -412,8 +413,10 @@ def stage_work(p) -> dict[str, dict[str, float]]:
     bench = {"convnet3 train step": 53, "eval convnet3 ipc10 (x5 together)": 2 * 51 + 20, "bench gan step": 56,
              "bench pool distill step": 70}
     return {"bench": bench, "table1 mnist": table1_dataset(), "table1 fashion_mnist": table1_dataset(),
-            "figures": figures, "figure3": figure3, "table2": table2, "datafree mnist": add(dict(datafree), sweep),
-            "datafree fashion_mnist": dict(datafree), "redeploy": redeploy}
+            "figures": figures, "figure3": figure3, "table2": table2,
+            **{f"datafree {d}": add(dict(datafree), sweep) if d == p.focus_dataset else dict(datafree)
+               for d in ("mnist", "fashion_mnist")},
+            "redeploy": redeploy}
 
 
 def measure_steps(p, repeats: int) -> list[Step]:

@@ -18,8 +18,10 @@ overrides of them, so the ``paper`` profile overrides nothing.
   and 10. DM 500 iterations with 64 real images per class (DM: 20000 and 256); the coresets'
   feature network 2 epochs. Data-free KD: a ResNet-18-BN teacher (width 32) trained 3 epochs on the whole
   training set; students ConvNet-3 width 32, 400 steps of batch 128, 3 seeds.
-- ``gpu``: everything reachable on one H100 in short GPU windows (500 matching steps, each
-  with DiM's 16 pool-model steps; 300-epoch evaluations with 5 networks).
+- ``gpu``: everything reachable on one H100 in short GPU windows, every stage under 8 minutes
+  and about 24 GPU-minutes in all by ``benchmarks/gpu_estimate.py`` (a 10-epoch GAN of width
+  128, 500 matching steps each with DiM's 16 pool-model steps, 300-epoch evaluations with 5
+  networks, DM 1000 iterations, a 15-epoch teacher and 1200-step data-free students).
 - ``paper``: the papers' settings (DiM's GAN and matching budgets, 1000-epoch evaluation,
   5 networks): hours of GPU time.
 """
@@ -103,12 +105,12 @@ PROFILES: dict[str, Profile] = {
         bench="quick"),
     "gpu": Profile(
         name="gpu", focus_dataset="fashion_mnist", eval_epochs={1: 300, 10: 300, 50: 300},
-        gan={"width": 128, "epochs": 20}, dm={"iterations": 2000}, coreset={"epochs": 5},
+        gan={"width": 128, "epochs": 10}, dm={"iterations": 1000}, coreset={"epochs": 5},
         distill={"epochs": 5, "steps_per_epoch": 100, "lr_g": 2e-5, "lr_d": 2e-5, "pool_width": 32},
-        teacher={"model_kw": {"width": 32}}, teacher_epochs=30,
-        datafree={"student_kw": {"width": 64}, "iters": 3000, "batch": 256, "syn_batch": 256, "gen_width": 32,
+        teacher={"model_kw": {"width": 32}}, teacher_epochs=15,
+        datafree={"student_kw": {"width": 64}, "iters": 1200, "batch": 256, "syn_batch": 256, "gen_width": 32,
                   "noise": 128, "lr_s": 0.05, "temperature": 4.0,
-                  "eval_every": 250, "test_size": None, "checkpoint_every": 200}),
+                  "eval_every": 250, "test_size": None, "checkpoint_every": 500}),
     "paper": Profile(name="paper", datasets=("mnist", "fashion_mnist", "cifar10")),
 }
 
