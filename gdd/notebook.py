@@ -273,8 +273,9 @@ def compute_notice(p, needs: Iterable[str | Callable] = (), device: str = "cpu",
     missing = [m for m in (missing_result(s, p, device) for s in needs) if m]
     if not compute and redo_before is None:
         return (f"Note: some results of this page are not computed yet for profile {p.name} "
-                f"(e.g. {', '.join(missing)}); they are shown as not yet computed. "
-                f"`gdd reproduce --profile {p.name}` computes them.") if missing else None
+                f"(e.g. {', '.join(missing)}); they are shown as not yet computed. Set compute = True in the "
+                f"parameters cell to compute them here (expected time: {expected_time(p)}), or run "
+                f"`gdd reproduce --profile {p.name}`.") if missing else None
     if redo_before is not None:
         return (f"WARNING: redo_before={redo_before!r}: this notebook recomputes its results of profile {p.name} "
                 f"on {device}. Expected time: {expected_time(p, [] if missing else _STATE['dry_loaded'])}.")

@@ -21,7 +21,7 @@
 profile = "cpu"
 device = "cpu"
 redo_before = None  # a POSIX time (e.g. time.time()): recompute results written before it
-compute = True  # False: only load stored results; a missing one is shown as not yet computed
+compute = False  # True: also compute the results not stored (the next cell says how long first)
 
 # %% tags=["remove-cell"]
 import sys
@@ -53,7 +53,7 @@ for (d, m), r in runs.items():
 # %% tags=["remove-input"]
 from gdd.notebook import budget_box
 
-budget_box()
+budget_box(runs.values())
 
 # %% tags=["hide-input"]
 from gdd.notebook import label, table
@@ -107,7 +107,7 @@ for d, res in shares.items():
             print(d, m, when, {k: f"{v:.2e}" for k, v in s_.items()})
 
 # %% tags=["remove-input"]
-budget_box()
+budget_box([figures[("gradients", d)] for d in shares])
 
 # %% tags=["hide-input"]
 from gdd.notebook import HTML

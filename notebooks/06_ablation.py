@@ -14,7 +14,7 @@
 profile = "cpu"
 device = "cpu"
 redo_before = None  # a POSIX time (e.g. time.time()): recompute results written before it
-compute = True  # False: only load stored results; a missing one is shown as not yet computed
+compute = False  # True: also compute the results not stored (the next cell says how long first)
 
 # %% tags=["remove-cell"]
 import sys

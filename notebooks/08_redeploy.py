@@ -10,7 +10,7 @@
 profile = "cpu"
 device = "cpu"
 redo_before = None  # a POSIX time (e.g. time.time()): recompute results written before it
-compute = True  # False: only load stored results; a missing one is shown as not yet computed
+compute = False  # True: also compute the results not stored (the next cell says how long first)
 
 # %% tags=["remove-cell"]
 import sys
@@ -63,12 +63,15 @@ table([{**r, "dataset": label(r["dataset"]), "ratio (training / sampling)": r["r
 # budget) and by sampling the already trained `gdd` generator; beside them, the accuracy each
 # set reaches (Table 1's numbers, the same configurations).
 
-# %% tags=["hide-input"]
+# %% tags=["remove-input"]
 from gdd.grids import REDEPLOY_ARCH
 from gdd.notebook import PENDING, result_of
 
 got = grid("redeploy", p, device, redo_before)
 race, d = got["race"], p.focus_dataset
+budget_box([r for r in (race, got["dm"], got["gdd"]) if r is not None], title="Budget of the race below")
+
+# %% tags=["hide-input"]
 legs = [*(str(ipc) for ipc in p.ipcs), REDEPLOY_ARCH]
 accuracy = {**{str(ipc): (table1.get((d, "dm", ipc)), table1.get((d, "gdd", ipc))) for ipc in p.ipcs},
             REDEPLOY_ARCH: (got["dm"], got["gdd"])}

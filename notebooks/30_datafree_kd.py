@@ -27,7 +27,7 @@
 profile = "cpu"
 device = "cpu"
 redo_before = None  # a POSIX time (e.g. time.time()): recompute results written before it
-compute = True  # False: only load stored results; a missing one is shown as not yet computed
+compute = False  # True: also compute the results not stored (the next cell says how long first)
 
 # %% tags=["remove-cell"]
 import sys
@@ -43,7 +43,7 @@ from gdd.notebook import setup
 
 p = setup(profile, device, redo_before, needs=("datafree",), compute=compute)
 
-# %%
+# %% tags=["remove-cell"]
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -72,9 +72,13 @@ def acc(d, name):
     return (float(a.mean()), float(a.std(ddof=1))) if len(a) > 1 else float(a[0])
 
 
-def mean_of(d, name, f):
+def mean_of(d, name, f, count=False):
+    """The mean over the seeds of ``f(result)`` (rounded to an integer for a ``count``); PENDING if not stored."""
     rs = runs(d, name)
-    return float(np.mean([f(r["result"]) for r in rs])) if len(rs) == len(seeds) else PENDING
+    if len(rs) < len(seeds):
+        return PENDING
+    m = float(np.mean([f(r["result"]) for r in rs]))
+    return int(round(m)) if count else m
 
 # %% [markdown]
 # ## The teacher and the real-data references
@@ -110,11 +114,11 @@ from myst_nb import glue
 glue("agreement_target", f"{AGREEMENT_TARGET:.0%}", display=False)
 
 # %% tags=["hide-input"]
-table([{"w_bn, w_task, w_adv": ", ".join(f"{v:g}" for v in w),
-        "intended-class agreement": PENDING if r is None else r["result"]["histograms"]["intended_agree"],
+table([{"weights (BN, task, adversarial)": ", ".join(f"{v:g}" for v in w),
+        "intended-class agreement (%)": PENDING if r is None else 100 * r["result"]["histograms"]["intended_agree"],
         "student accuracy (%)": PENDING if r is None else r["result"]["test_accuracy"],
         "chosen": "" if weights is None else ("yes" if tuple(weights[k] for k in WEIGHTS) == w else "")}
-       for w, r in sweep.items()], digits=2, name="datafree-sweep",
+       for w, r in sweep.items()], digits=1, name="datafree-sweep",
       caption=f"SSD-KD on {label(p.focus_dataset)} (seed 0) with each synthesis weighting.")
 
 # %% [markdown]
@@ -127,10 +131,10 @@ table([{"w_bn, w_task, w_adv": ", ".join(f"{v:g}" for v in w),
 
 # %% tags=["hide-input"]
 table([{"dataset": label(d), "method": m, "student accuracy (%)": acc(d, m),
-        "synthetic samples": mean_of(d, m, lambda r: r["synthetic_samples"]),
+        "synthetic samples": mean_of(d, m, lambda r: r["synthetic_samples"], count=True),
         "wall time (s)": mean_of(d, m, lambda r: r["wall_time_s"]),
-        "intended-class agreement": mean_of(d, m, lambda r: r["histograms"]["intended_agree"])}
-       for d in p.datasets for m in ABLATION], digits=2, group="dataset", name="datafree-ablation",
+        "intended-class agreement (%)": mean_of(d, m, lambda r: 100 * r["histograms"]["intended_agree"])}
+       for d in p.datasets for m in ABLATION], digits=1, group="dataset", name="datafree-ablation",
       caption=f"Data-free KD: the student after the profile's budget ({len(seeds)} seeds).")
 
 # %% [markdown]
@@ -147,18 +151,18 @@ published_datafree_table(name="fast-datafree-published")
 #
 # Prioritised replay corrects its non-uniform draws with importance weights
 # $w = (N P)^{-\beta}$. Normalised by their largest value in the buffer, as in prioritised
-# experience replay, the weights of the drawn samples would on average be the factor below
-# times those of a uniform draw: the student's effective learning rate would shrink by that
-# factor. This book's earlier runs normalised that way, and priority sampling then lowered the
-# student's accuracy by about 8 points; a smaller effective learning rate is the likely cause,
-# which the ablation table above tests. The weights are now normalised by their expectation under $P$
-# (mean 1), which keeps uniform replay's step size.
+# experience replay, the weights of the drawn samples are on average the factor below times
+# those of a uniform draw: the student's effective learning rate shrinks by that factor, so
+# that priority sampling and a smaller step size would be confounded in the ablation. Here the
+# weights are normalised by their expectation under $P$ (mean 1), which keeps uniform replay's
+# step size; the table shows how much max-normalisation would have shrunk it in these runs.
 
 # %% tags=["hide-input"]
 table([{"dataset": label(d), "method": m,
-        "PER's max-normalisation would scale the KD loss by": mean_of(d, m, lambda r: r["max_norm_scale_mean"])}
+        "max-normalisation would scale the KD loss by": mean_of(d, m, lambda r: r["max_norm_scale_mean"])}
        for d in p.datasets for m in ABLATION if m in ("ssdkd", "ssdkd_nophi")], digits=3, group="dataset",
-      name="datafree-weights", caption="Mean over the student steps of E_P[w] / max w (seed mean).")
+      name="datafree-weights",
+      caption="Mean over the student steps of the expected weight over the largest weight (mean over the seeds).")
 
 # %% [markdown]
 # ## Efficiency: samples and time to reach 95 % of KD on real data

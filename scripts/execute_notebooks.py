@@ -3,7 +3,9 @@
 to a notebook in memory, run it with papermill (parameters ``profile``, ``device``, ``redo_before``,
 plus ``repo_url`` from ``_config.yml`` for the Colab install cell) and write
 ``NN_*.ipynb`` with its outputs. The ``.py`` files are only read, never written, so papermill's
-injected-parameters cell never reaches them.
+injected-parameters cell never reaches them. Only parameters that differ from the notebook's
+own defaults are injected (``injected``): a notebook rendered with its defaults keeps one
+injected cell, ``repo_url``, and a reader's edits of the parameters cell in Colab stand.
 
 With the default parameters every result is loaded from ``results/<profile>/``: rendering
 never trains, and a result that is not stored is shown as not yet computed (``--compute``
@@ -72,6 +74,30 @@ def computed(nb) -> bool:
                for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", []))
 
 
+def parameter_defaults(nb) -> dict:
+    """The values the notebook's ``parameters`` cell assigns (literals only)."""
+    import ast
+    cell = next((c for c in nb.cells if "parameters" in c.metadata.get("tags", [])), None)
+    if cell is None:
+        return {}
+    out = {}
+    for node in ast.parse(cell.source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                out[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                pass
+    return out
+
+
+def injected(parameters: dict, defaults: dict) -> dict:
+    """The parameters papermill must inject: those that differ from the notebook's defaults
+    (and any the notebook does not define, such as ``repo_url``). A committed notebook rendered
+    with its defaults thus has an injected cell holding only ``repo_url``, so a reader who edits
+    the parameters cell in Colab is not overridden by a cell below it."""
+    return {k: v for k, v in parameters.items() if k not in defaults or defaults[k] != v}
+
+
 def marker(profile: str) -> Path:
     root = Path(os.environ.get("GDD_RESULTS", ROOT / "results"))
     return root / profile / ".reproduce-notebooks"
@@ -103,8 +129,9 @@ def execute(py: Path, out: Path, parameters: dict, timeout: int | None = None, l
         src, dst = Path(tmp) / py.with_suffix(".ipynb").name, Path(tmp) / "out.ipynb"
         nbformat.write(nb, src)
         try:
+            defaults = parameter_defaults(nb)
             run = lambda params: pm.execute_notebook(
-                str(src), str(dst), parameters=params, kernel_name="python3", cwd=str(ROOT),
+                str(src), str(dst), parameters=injected(params, defaults), kernel_name="python3", cwd=str(ROOT),
                 progress_bar=False, execution_timeout=timeout, log_output=False, report_mode=False)
             first = run(parameters)
             if rerun and (computed(first) or parameters.get("redo_before")):

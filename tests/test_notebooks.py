@@ -69,13 +69,35 @@ def test_notebook_conventions(py):
     exec(nb.cells[params[0]].source, scope)
     assert scope.get("profile") in ("smoke", "cpu", "gpu", "paper")
     assert isinstance(scope.get("device"), str) and scope.get("redo_before", 0) is None
-    assert scope.get("compute") is True, "a `compute = True` parameter (False: render stored results only)"
+    assert scope.get("compute") is False, "a `compute = False` parameter (True: compute what is not stored)"
     setup_cell = next(c for c in nb.cells[params[0] + 1:] if c.cell_type == "code")
     assert setup_cell.source.startswith(COLAB_CELL.rstrip()), \
         "the cell after the parameters is the set-up cell, gdd.notebook.COLAB_CELL, then setup(profile, device)"
     assert re.search(r"setup\(profile, device, redo_before.*compute=compute\)", setup_cell.source)
     train_loop = [c.source for c in nb.cells if c.cell_type == "code" and re.search(r"\.backward\(\)|optimizer?\.step\(", c.source)]
     assert not train_loop, "no training loop inside a notebook: call the package"
+
+
+def test_only_parameters_that_differ_from_the_defaults_are_injected():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from execute_notebooks import injected, parameter_defaults
+    nb = read_py(SOURCES[0])
+    defaults = parameter_defaults(nb)
+    assert defaults["profile"] == "cpu" and defaults["compute"] is False and defaults["redo_before"] is None
+    got = injected({"profile": "cpu", "device": defaults["device"], "compute": True, "redo_before": None,
+                    "repo_url": "u"}, defaults)
+    assert got == {"compute": True, "repo_url": "u"}
+
+
+@pytest.mark.parametrize("ipynb", [p.with_suffix(".ipynb") for p in SOURCES], ids=IDS)
+def test_committed_notebook_does_not_override_the_parameters_cell(ipynb):
+    """In Colab a reader edits the parameters cell; a committed injected cell that assigned
+    profile, device or compute again would silently undo the edit."""
+    nb = nbformat.read(ipynb, as_version=4)
+    for c in nb.cells:
+        if INJECTED in c.metadata.get("tags", []):
+            names = set(re.findall(r"^(\w+)\s*=", c.source, flags=re.M))
+            assert names <= {"repo_url"}, f"{ipynb.name}'s injected cell assigns {sorted(names)}: run `make notebooks`"
 
 
 def test_repo_url_is_written_once():
