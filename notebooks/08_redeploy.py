@@ -82,3 +82,23 @@ table([{"new set": f"IPC {leg}" if leg.isdigit() else f"IPC 10, evaluated on {la
        for leg in legs], digits=2, name="redeploy-race",
       caption=f"{label(d)}: seconds to a new distilled set, and the accuracy it reaches (ConvNet-3, or the "
               f"architecture named; DM re-optimised with that architecture as its embedding network).")
+
+# %% [markdown]
+# ### Reading it
+
+# %% tags=["remove-input"]
+from gdd.notebook import md
+
+
+def race_text(leg):
+    name = f"IPC {leg}" if leg.isdigit() else f"IPC 10 on {label(leg)}"
+    if race is None:
+        return f"- {name}: not yet computed."
+    r = race["result"][leg]
+    dm_acc, gdd_acc = (result_of(a) for a in accuracy[leg])
+    acc = (f"; accuracy DM {dm_acc[0]:.1f} %, gdd {gdd_acc[0]:.1f} % ({gdd_acc[0] - dm_acc[0]:+.1f} points)"
+           if isinstance(dm_acc, tuple) and isinstance(gdd_acc, tuple) else "; accuracy not yet computed")
+    return f"- {name}: DM takes {r['dm_s'] / r['sample_s']:,.0f}× as long as sampling ({r['dm_s']:.0f} s vs {r['sample_s']:.2f} s){acc}."
+
+
+md("\n".join(race_text(leg) for leg in legs))

@@ -138,6 +138,42 @@ table([{"dataset": label(d), "method": m, "student accuracy (%)": acc(d, m),
       caption=f"Data-free KD: the student after the profile's budget ({len(seeds)} seeds).")
 
 # %% [markdown]
+# ### Reading it
+
+# %% tags=["remove-input"]
+from gdd.notebook import md
+
+
+def gap(d, a, b):
+    """a − b in points with the combined std, or None if either is not stored."""
+    x, y = acc(d, a), acc(d, b)
+    if isinstance(x, Pending) or isinstance(y, Pending):
+        return None
+    (mx, sx), (my, sy) = (v if isinstance(v, tuple) else (v, 0.0) for v in (x, y))
+    return mx - my, (sx ** 2 + sy ** 2) ** 0.5
+
+
+def gap_text(d, a, b):
+    g = gap(d, a, b)
+    return f"{a} − {b}: not yet computed" if g is None else f"{a} − {b}: {g[0]:+.1f} points (combined std {g[1]:.1f})"
+
+
+def agreement_text(d):
+    got = {m: mean_of(d, m, lambda r: r["histograms"]["intended_agree"]) for m in ABLATION}
+    done = {m: v for m, v in got.items() if not isinstance(v, Pending)}
+    if not done:
+        return "buffer agreement not yet computed"
+    low = [m for m, v in done.items() if v < AGREEMENT_TARGET]
+    return (f"intended-class agreement {min(done.values()):.0%} to {max(done.values()):.0%}; "
+            + (f"below {AGREEMENT_TARGET:.0%}: {', '.join(low)}" if low else f"every method at least {AGREEMENT_TARGET:.0%}"))
+
+
+md("\n".join(f"- {label(d)}: {gap_text(d, 'teacher', 'scratch')}; {gap_text(d, 'kd_real', 'scratch')}; "
+              f"{gap_text(d, 'ssdkd', 'ssdkd_noprio')} (what priority sampling adds); "
+              f"{gap_text(d, 'ssdkd', 'ssdkd_nophi')} (what φ adds); {gap_text(d, 'ssdkd', 'adv')}; {agreement_text(d)}."
+              for d in p.datasets))
+
+# %% [markdown]
 # Published numbers of the related family (Fast-Datafree's table {cite}`fang2022fast`,
 # **CIFAR-10**, teacher → student accuracy and training hours on a GPU, with DeepInversion
 # {cite}`yin2020deepinversion` and CMI {cite}`fang2021cmi` among the methods), labelled as
