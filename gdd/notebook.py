@@ -305,7 +305,11 @@ NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-1
          "resnet10_ap": "ResNet-10-AP", "resnet18_ap": "ResNet-18-AP",
          "alexnet": "AlexNet", "vgg11": "VGG-11", "random": "random real subset",
          "dm": "DM (ours)", "herding": "herding (coreset)", "k_center": "k-center (coreset)",
-         "lambda_g": HTML("λ<sub>g</sub>"), "lambda_l": HTML("λ<sub>l</sub>")}
+         "lambda_g": HTML("λ<sub>g</sub>"), "lambda_l": HTML("λ<sub>l</sub>"),
+         # data-free KD (gdd.datafree.experiments)
+         "teacher": "teacher (real data)", "scratch": "student from scratch (real data)",
+         "kd_real": "KD on real data", "adv": "adversarial KD", "adv_small": "adversarial KD at the small budget",
+         "ssdkd": "SSD-KD", "ssdkd_nophi": "SSD-KD without φ", "ssdkd_noprio": "SSD-KD without priority sampling"}
 TEX = {"lambda_g": r"$\lambda_g$", "lambda_l": r"$\lambda_l$", "l_global": r"$L_{global}$",
        "l_local": r"$L_{local}$", "l_cgan": r"$L_{cGAN}$"}
 

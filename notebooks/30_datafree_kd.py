@@ -48,13 +48,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from gdd.datafree.experiments import ABLATION, AGREEMENT_TARGET, MATCHED, WEIGHTS, chosen_weights, reach
-from gdd.notebook import PENDING, Pending, grid, label, published_datafree_table, table
+from gdd.notebook import PENDING, Pending, grid, label, md, published_datafree_table, table
 
 records = grid("datafree", p, device, redo_before)
 sweep = {key[1]: r for key, r in records.items() if key[0] == "sweep"}
 weights = chosen_weights(sweep)
 seeds = p.datafree_seeds
-REFERENCES = {"teacher": "teacher (real data)", "scratch": "scratch (real data)", "kd_real": "kd_real (real data)"}
+REFERENCES = ("teacher", "scratch", "kd_real")
 
 
 def runs(d, name):
@@ -94,7 +94,7 @@ from gdd.notebook import budget_box
 budget_box()
 
 # %% tags=["hide-input"]
-table([{"dataset": label(d), "model": REFERENCES[n], "test accuracy (%)": acc(d, n),
+table([{"dataset": label(d), "model": label(n), "test accuracy (%)": acc(d, n),
         "runs": len(runs(d, n))} for d in p.datasets for n in REFERENCES],
       group="dataset", name="datafree-references", caption="The teacher and the students trained on real data.")
 
@@ -121,6 +121,21 @@ table([{"weights (BN, task, adversarial)": ", ".join(f"{v:g}" for v in w),
        for w, r in sweep.items()], digits=1, name="datafree-sweep",
       caption=f"SSD-KD on {label(p.focus_dataset)} (seed 0) with each synthesis weighting.")
 
+# %% tags=["remove-input"]
+def sweep_text():
+    done = {w: r["result"] for w, r in sweep.items() if r is not None}
+    if weights is None:
+        return f"*Reading it:* {len(done)} of {len(sweep)} settings computed; no weighting chosen yet."
+    w = tuple(weights[k] for k in WEIGHTS)
+    ok = [v for v in done.values() if v["histograms"]["intended_agree"] >= AGREEMENT_TARGET]
+    return (f"*Reading it:* {len(ok)} of {len(done)} settings reach {AGREEMENT_TARGET:.0%} intended-class agreement; "
+            f"chosen: ({', '.join(f'{v:g}' for v in w)}) with {done[w]['histograms']['intended_agree']:.0%} agreement "
+            f"and a student at {done[w]['test_accuracy']:.1f} % (one seed: the sweep picks weights, the ablation "
+            f"below measures them over {len(seeds)} seeds).")
+
+
+md(sweep_text())
+
 # %% [markdown]
 # ## The ablation table
 #
@@ -130,7 +145,7 @@ table([{"weights (BN, task, adversarial)": ", ".join(f"{v:g}" for v in w),
 # measured on a shared CPU are comparable only within one profile's run.
 
 # %% tags=["hide-input"]
-table([{"dataset": label(d), "method": m, "student accuracy (%)": acc(d, m),
+table([{"dataset": label(d), "method": label(m), "student accuracy (%)": acc(d, m),
         "synthetic samples": mean_of(d, m, lambda r: r["synthetic_samples"], count=True),
         "wall time (s)": mean_of(d, m, lambda r: r["wall_time_s"]),
         "intended-class agreement (%)": mean_of(d, m, lambda r: 100 * r["histograms"]["intended_agree"])}
@@ -141,9 +156,6 @@ table([{"dataset": label(d), "method": m, "student accuracy (%)": acc(d, m),
 # ### Reading it
 
 # %% tags=["remove-input"]
-from gdd.notebook import md
-
-
 def gap(d, a, b):
     """a − b in points with the combined std, or None if either is not stored."""
     x, y = acc(d, a), acc(d, b)
@@ -155,7 +167,8 @@ def gap(d, a, b):
 
 def gap_text(d, a, b):
     g = gap(d, a, b)
-    return f"{a} − {b}: not yet computed" if g is None else f"{a} − {b}: {g[0]:+.1f} points (combined std {g[1]:.1f})"
+    name = f"{label(a)} − {label(b)}"
+    return f"{name}: not yet computed" if g is None else f"{name}: {g[0]:+.1f} points (combined std {g[1]:.1f})"
 
 
 def agreement_text(d):
@@ -165,7 +178,7 @@ def agreement_text(d):
         return "buffer agreement not yet computed"
     low = [m for m, v in done.items() if v < AGREEMENT_TARGET]
     return (f"intended-class agreement {min(done.values()):.0%} to {max(done.values()):.0%}; "
-            + (f"below {AGREEMENT_TARGET:.0%}: {', '.join(low)}" if low else f"every method at least {AGREEMENT_TARGET:.0%}"))
+            + (f"below {AGREEMENT_TARGET:.0%}: {', '.join(map(label, low))}" if low else f"every method at least {AGREEMENT_TARGET:.0%}"))
 
 
 md("\n".join(f"- {label(d)}: {gap_text(d, 'teacher', 'scratch')}; {gap_text(d, 'kd_real', 'scratch')}; "
@@ -194,7 +207,7 @@ published_datafree_table(name="fast-datafree-published")
 # step size; the table shows how much max-normalisation would have shrunk it in these runs.
 
 # %% tags=["hide-input"]
-table([{"dataset": label(d), "method": m,
+table([{"dataset": label(d), "method": label(m),
         "max-normalisation would scale the KD loss by": mean_of(d, m, lambda r: r["max_norm_scale_mean"])}
        for d in p.datasets for m in ABLATION if m in ("ssdkd", "ssdkd_nophi")], digits=3, group="dataset",
       name="datafree-weights",
@@ -211,6 +224,11 @@ table([{"dataset": label(d), "method": m,
 # synthetic samples as `adv`) are included.
 
 # %% tags=["hide-input"]
+def long_name(m):
+    """The reader's name of an ablation method or of a ("matched", method) long run."""
+    return label(m) if isinstance(m, str) else f"{label(m[1])} (long run)"
+
+
 def needs(d, name):
     """(samples, seconds, runs that reached) to 95 % of kd_real's mean accuracy, means over those runs."""
     ref = acc(d, "kd_real")
@@ -228,7 +246,7 @@ rows = []
 for d in p.datasets:
     for m in [*ABLATION, *[("matched", m_) for m_ in MATCHED]]:
         got = needs(d, m)
-        name = m if isinstance(m, str) else f"{m[1]}, long run"
+        name = long_name(m)
         rows.append({"dataset": label(d), "method": name,
                      "synthetic samples": PENDING if got is None else got[0],
                      "training time (s)": PENDING if got is None else got[1],
@@ -243,24 +261,38 @@ for d in p.datasets:
     for m in ("ssdkd", ("matched", "ssdkd")):
         b = needs(d, m)
         ok = a and b and a[0] and b[0]
-        ratio_rows.append({"dataset": label(d), "SSD-KD run": m if isinstance(m, str) else "ssdkd, long run",
+        ratio_rows.append({"dataset": label(d), "SSD-KD run": long_name(m),
                            "adv samples / SSD-KD samples": (a[0] / b[0]) if ok else PENDING,
                            "adv time / SSD-KD time": (a[1] / b[1]) if ok else PENDING,
-                           "paper's claim": "≈ 10× fewer samples; 10–100× less time"})
+                           "SSD-KD's claim (its abstract)": "≈ 10× fewer samples; 10–100× less time"})
 table(ratio_rows, digits=1, group="dataset", name="datafree-ratios",
       caption="SSD-KD's efficiency against plain adversarial KD, to 95 % of kd_real's accuracy (– where either never reached it).")
+
+# %% tags=["remove-input"]
+def ratio_text(row):
+    s_, t_ = row["adv samples / SSD-KD samples"], row["adv time / SSD-KD time"]
+    if isinstance(s_, Pending):
+        return f"{row['dataset']}, {row['SSD-KD run']}: not yet computed, or one of the two never reached 95 %"
+    verdict = ("as claimed" if s_ >= 10 and t_ >= 10 else
+               "fewer samples and less time than adv, but short of the claimed factors" if s_ > 1 and t_ > 1 else
+               "not more efficient than adv on at least one count")
+    return (f"{row['dataset']}, {row['SSD-KD run']}: {s_:.1f}× fewer samples and {t_:.1f}× less time than "
+            f"adversarial KD ({verdict})")
+
+
+md("*Reading it:* " + "; ".join(ratio_text(r) for r in ratio_rows) + ".")
 
 # %% [markdown]
 # {numref}`fig-datafree-efficiency` shows every run's accuracy curve (thin: each seed).
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Student test accuracy against the synthetic samples used (left) and against the training wall time (right), every data-free method and seed; dashed: kd_real's mean accuracy and 95 % of it; dotted: the scratch student.", "name": "fig-datafree-efficiency"}}
 names = [*ABLATION, *[("matched", m_) for m_ in MATCHED]]
-colors = dict(zip([n if isinstance(n, str) else f"{n[1]}, long run" for n in names],
+colors = dict(zip([long_name(n) for n in names],
                   plt.rcParams["axes.prop_cycle"].by_key()["color"]))
 fig, axes = plt.subplots(len(p.datasets), 2, figsize=(10, 3.4 * len(p.datasets)), squeeze=False, layout="constrained")
 for row, d in zip(axes, p.datasets):
     for n in names:
-        name = n if isinstance(n, str) else f"{n[1]}, long run"
+        name = long_name(n)
         for k, r in enumerate(runs(d, n)):
             ev = r["result"]["evals"]
             for ax, x in zip(row, ("synthetic", "train_time_s")):
@@ -269,10 +301,10 @@ for row, d in zip(axes, p.datasets):
     for ax in row:
         kd, sc = acc(d, "kd_real"), acc(d, "scratch")
         if not isinstance(kd, Pending):
-            ax.axhline(kd[0], ls="--", color="gray", lw=1, label="kd_real (real data)")
-            ax.axhline(0.95 * kd[0], ls="--", color="lightgray", lw=1, label="95 % of kd_real")
+            ax.axhline(kd[0], ls="--", color="gray", lw=1, label=label("kd_real"))
+            ax.axhline(0.95 * kd[0], ls="--", color="lightgray", lw=1, label="95 % of KD on real data")
         if not isinstance(sc, Pending):
-            ax.axhline(sc[0], ls=":", color="gray", lw=1, label="scratch (real data)")
+            ax.axhline(sc[0], ls=":", color="gray", lw=1, label=label("scratch"))
         ax.set(ylabel="student test accuracy (%)", title=label(d))
     row[0].set_xlabel("synthetic samples used")
     row[1].set_xlabel("training wall time (s)")
@@ -280,35 +312,57 @@ if axes[0][1].get_legend_handles_labels()[0]:
     axes[0][1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
 plt.show()
 
+# %% tags=["remove-input"]
+def final_text(d):
+    done = {m: acc(d, m) for m in ABLATION}
+    done = {m: v[0] if isinstance(v, tuple) else v for m, v in done.items() if not isinstance(v, Pending)}
+    if not done:
+        return f"{label(d)}: not yet computed"
+    best = max(done, key=done.get)
+    order = ", ".join(f"{label(m)} {done[m]:.1f}" for m in sorted(done, key=lambda m: -done[m]))
+    return f"{label(d)}: at the end of the budget, {order} % (best: {label(best)})"
+
+
+md("*Reading it:* " + "; ".join(final_text(d) for d in p.datasets) + ".")
+
 # %% [markdown]
 # ## Their Figure 2: class and difficulty distribution of the synthetic samples
 #
-# Histograms over the samples in the final buffer (seed 0): the teacher-predicted class, and
+# Histograms over the samples in the final buffer (bars: mean over the seeds, whiskers: ± one
+# standard deviation): the teacher-predicted class, and
 # the teacher's confidence (largest softmax probability), with the balancing term φ (`ssdkd`)
 # and without it (`ssdkd_nophi`), both with priority sampling and the same budget
 # ({numref}`fig-datafree-histograms`).
 
-# %% tags=["hide-input"] mystnb={"figure": {"caption": "SSD-KD's Figure 2 reproduced: the share of the final replay buffer (seed 0) per teacher-predicted class (left) and per teacher-confidence bin (right), with and without the balancing term φ.", "name": "fig-datafree-histograms"}}
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "SSD-KD's Figure 2 reproduced: the share of the final replay buffer (mean ± std over the seeds) per teacher-predicted class (left) and per teacher-confidence bin (right), with and without the balancing term φ.", "name": "fig-datafree-histograms"}}
+import pandas as pd
+import seaborn as sns
+
 from gdd.notebook import class_names
 
-fig, axes = plt.subplots(len(p.datasets), 2, figsize=(10, 3.2 * len(p.datasets)), squeeze=False, layout="constrained")
+bars = []
+for d in p.datasets:
+    for m, name in (("ssdkd_nophi", "without φ"), ("ssdkd", "with φ")):
+        for r in runs(d, m):
+            h = r["result"]["histograms"]
+            bars += [{"dataset": d, "φ": name, "panel": "class", "bin": c, "share": n / h["size"]}
+                     for c, n in zip(class_names(d), h["pred_class_counts"])]
+            edges = np.linspace(0, 1, len(h["confidence_counts"]) + 1)
+            bars += [{"dataset": d, "φ": name, "panel": "confidence", "bin": f"{lo:.1f}–{hi:.1f}", "share": n / h["size"]}
+                     for lo, hi, n in zip(edges[:-1], edges[1:], h["confidence_counts"])]
+bars = pd.DataFrame(bars)
+fig, axes = plt.subplots(len(p.datasets), 2, figsize=(10, 3.4 * len(p.datasets)), squeeze=False, layout="constrained")
 for row, d in zip(axes, p.datasets):
-    for k, (m, name) in enumerate((("ssdkd_nophi", "without φ"), ("ssdkd", "with φ"))):
-        r = records.get((d, m, seeds[0]))
-        if r is None:
-            continue
-        h = r["result"]["histograms"]
-        cls = np.array(h["pred_class_counts"]) / h["size"]
-        conf = np.array(h["confidence_counts"]) / h["size"]
-        row[0].bar(np.arange(len(cls)) + (k - 0.5) * 0.4, cls, width=0.4, label=name)
-        row[1].bar(np.linspace(0.05, 0.95, len(conf)) + (k - 0.5) * 0.04, conf, width=0.04, label=name)
-    row[0].set_xticks(range(len(class_names(d))), class_names(d), rotation=45, ha="right", fontsize=7)
-    row[0].set(xlabel="teacher-predicted class", title=label(d))
-    row[1].set(xlabel="teacher confidence", title=label(d))
-    for ax in row:
-        ax.set_ylabel("share of the buffer")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(frameon=False)
+    for ax, panel, xlabel in zip(row, ("class", "confidence"), ("teacher-predicted class", "teacher confidence")):
+        part = bars[(bars["dataset"] == d) & (bars["panel"] == panel)] if len(bars) else bars
+        if len(part):
+            sns.barplot(data=part, x="bin", y="share", hue="φ", hue_order=["without φ", "with φ"], errorbar="sd",
+                        capsize=0.1, err_kws={"linewidth": 1}, ax=ax)
+            ax.legend(frameon=False, title=None)
+        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+        for t in ax.get_xticklabels():
+            t.set_ha("right")
+        ax.set(xlabel=xlabel, ylabel="share of the buffer", title=label(d))
 plt.show()
 
 # %% [markdown]
@@ -323,9 +377,23 @@ def entropy(h):
     return float(-(q[q > 0] * np.log(q[q > 0])).sum())
 
 
-table([{"dataset": label(d), "method": m, "class entropy": mean_of(d, m, lambda r: entropy(r["histograms"])),
-        "intended-class agreement": mean_of(d, m, lambda r: r["histograms"]["intended_agree"]),
-        "share with confidence > 0.9": mean_of(d, m, lambda r: r["histograms"]["confidence_counts"][-1]
-                                               / r["histograms"]["size"])}
+table([{"dataset": label(d), "method": label(m), "class entropy": mean_of(d, m, lambda r: entropy(r["histograms"])),
+        "intended-class agreement (%)": mean_of(d, m, lambda r: 100 * r["histograms"]["intended_agree"]),
+        "share with confidence > 0.9 (%)": mean_of(d, m, lambda r: 100 * r["histograms"]["confidence_counts"][-1]
+                                                   / r["histograms"]["size"])}
        for d in p.datasets for m in ABLATION], digits=2, group="dataset", name="datafree-flatness",
       caption="How balanced the final buffers are.")
+
+# %% tags=["remove-input"]
+def flatness_text(d):
+    with_phi, without = (mean_of(d, m, lambda r: entropy(r["histograms"])) for m in ("ssdkd", "ssdkd_nophi"))
+    if isinstance(with_phi, Pending) or isinstance(without, Pending):
+        return f"{label(d)}: not yet computed"
+    change = with_phi - without
+    verdict = "flatter with φ, as SSD-KD's Figure 2 shows" if change > 0.05 else (
+        "less flat with φ, unlike SSD-KD's Figure 2" if change < -0.05 else "about as flat with and without φ")
+    return f"{label(d)}: class entropy {without:.2f} without φ, {with_phi:.2f} with it ({change:+.2f}; {verdict})"
+
+
+md("*Reading it:* " + "; ".join(flatness_text(d) for d in p.datasets)
+   + f". A perfectly balanced buffer has entropy log 10 = {np.log(10):.2f}.")
