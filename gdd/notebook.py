@@ -219,6 +219,14 @@ def grid(stage: str | Callable, p, device: str = "cpu", redo_before: float | Non
     fn = STAGES[stage] if isinstance(stage, str) else stage
     if _STATE["compute"] or redo_before is not None:
         return fn(p, device, redo_before)
+    return stored_grid(fn, p, device)
+
+
+def stored_grid(stage: str | Callable, p, device: str = "cpu") -> dict:
+    """The records of a grid as far as they are stored (None for the others); never computes,
+    whatever ``setup``'s ``compute`` (e.g. a summary page showing another page's results)."""
+    from gdd.grids import STAGES
+    fn = STAGES[stage] if isinstance(stage, str) else stage
     _install_hook()
     _STATE["lenient"] = True
     try:

@@ -38,11 +38,10 @@ from gdd.notebook import setup
 p = setup(profile, device, redo_before, compute=compute)
 
 # %% tags=["remove-input"]
-from gdd import grids
-from gdd.notebook import md, scale_line, stored
+from gdd.notebook import md, present, scale_line, stored_grid
 
-table1 = list((stored(grids.table1, p, device, None) or {}).values())  # the records, or none if any is missing
-md(scale_line(p, table1 or []))
+table1 = list(present(stored_grid("table1", p, device)).values())  # the records stored so far
+md(scale_line(p, table1))
 
 # %% [markdown]
 # ## The papers' claims, checked
@@ -78,6 +77,29 @@ if table1:
                                      "gdd's mean minus it."))
 else:
     display(md(f"Table 1 is not computed for profile `{p.name}` yet (`make reproduce PROFILE={p.name}`)."))
+
+# %% tags=["remove-input"]
+from gdd.notebook import difference, result_of
+
+
+def headline_text():
+    """How often gdd is ahead of dim, of the random real subset and of the best image-based method,
+    by more than one combined std, over the cells where both are stored."""
+    cells = by_setting(table1)
+    parts = []
+    for other, name in (("dim", "dim"), ("random", "the random real subset"), *[(m, label(m)) for m in p.image_methods]):
+        diffs = [difference(result_of(cells[(d, "gdd")][i]), result_of(cells[(d, other)][i]))
+                 for d in p.datasets for i in p.ipcs
+                 if i in cells.get((d, "gdd"), {}) and i in cells.get((d, other), {})]
+        if diffs:
+            ahead = sum(m > s_ for m, s_ in diffs)
+            behind = sum(m < -s_ for m, s_ in diffs)
+            parts.append(f"against {name}: ahead in {ahead}, behind in {behind}, within one combined std in "
+                         f"{len(diffs) - ahead - behind} of {len(diffs)} cells")
+    return ("*Reading it:* gdd " + "; ".join(parts) + "." if parts else "*Reading it:* not yet computed.")
+
+
+md(headline_text())
 
 # %% [markdown]
 # ## How to read this book

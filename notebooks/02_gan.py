@@ -44,9 +44,10 @@ budget_box()
 
 # %% [markdown]
 # ## Losses
-# The Wasserstein estimate (critic score of real minus generated) should shrink as the
-# generator improves, and the class terms fall as generated images become recognisable
-# ({numref}`fig-gan-losses`).
+# The Wasserstein estimate (critic score of real minus generated) measures how well the critic
+# tells the two apart: it rises while the critic learns faster than the generator and falls as
+# the generator catches up, so over a short budget it need not shrink. The class term falls as
+# generated images become recognisable as their class ({numref}`fig-gan-losses`).
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Stage 1: the critic's Wasserstein estimate and the generator's adversarial and class losses during GAN training, one panel per dataset.", "name": "fig-gan-losses"}}
 from gdd.notebook import label, plot_curves
@@ -54,6 +55,30 @@ from gdd.notebook import label, plot_curves
 names = {"wasserstein": "Wasserstein estimate", "g_adv": "generator: adversarial", "g_cls": "generator: class"}
 plot_curves([(label(d), [(names[k], r["result"]["curves"]["step"], r["result"]["curves"][k]) for k in names])
              for d, r in records.items()], xlabel="generator step", ylabel="loss")
+
+
+# %% tags=["remove-input"]
+import math
+
+from gdd.notebook import md
+
+
+def ends(values):
+    """The first and last logged value of a curve (None where a bin logged nothing)."""
+    got = [v for v in values if v is not None]
+    return got[0], got[-1]
+
+
+def losses_text(d, r):
+    c = r["result"]["curves"]
+    (w0, w1), (c0, c1) = ends(c["wasserstein"]), ends(c["g_cls"])
+    return (f"{label(d)}: Wasserstein estimate {w0:.2f} → {w1:.2f}, generator class loss {c0:.2f} → {c1:.2f} "
+            f"(chance: ln 10 = {math.log(10):.2f}) over {r['result']['steps']} generator steps")
+
+
+md("*Reading it:* " + ("; ".join(losses_text(d, r) for d, r in records.items()) or "not yet computed") +
+   ". A class loss well below chance means the critic's classifier recognises the class each image was "
+   "generated for: the conditioning has emerged.")
 
 # %% [markdown]
 # ## Samples after stage 1

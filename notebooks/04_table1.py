@@ -131,6 +131,23 @@ from gdd.notebook import networks, plot_networks
 df = networks(({"dataset": label(d), "method": label(m), "images per class": ipc}, r) for (d, m, ipc), r in fixed.items())
 plot_networks(df, x="images per class", hue="method", col="dataset") if len(df) else md("*Not yet computed.*")
 
+
+# %% tags=["remove-input"]
+def spread_text():
+    if not len(df):
+        return "*Reading it:* not yet computed."
+    cells = df.groupby(["dataset", "method", "images per class"])["accuracy (%)"].agg(["min", "max", "count"])
+    cells = cells[cells["count"] > 1]
+    spread = (cells["max"] - cells["min"]).sort_values()
+    (d, m, ipc), widest = spread.index[-1], spread.iloc[-1]
+    return (f"*Reading it:* the networks of one method agree within {spread.median():.1f} points in the typical "
+            f"cell (median over {len(spread)} cells) and within {widest:.1f} points at most ({m}, {d}, IPC {ipc}); "
+            "a gap between two methods' means that is smaller than their points' spread is not one this budget "
+            "separates.")
+
+
+md(spread_text())
+
 # %% [markdown]
 # ## DiM's evaluation protocol beside the fixed set
 #
@@ -150,3 +167,16 @@ for (d, m, ipc), r in dim_protocol.items():
 table(rows, group="dataset", name="table1-dim-protocol",
       caption="Test accuracy (%) of ConvNet-3, mean ± std over the networks, under the two protocols "
               "(the same generators, epochs and networks).")
+
+# %% tags=["remove-input"]
+def protocol_text(row):
+    fixed_end, best_check = row["fixed set, end"], row["DiM protocol, best of checks"]
+    if not (isinstance(fixed_end, tuple) and isinstance(best_check, tuple)):
+        return f"{row['dataset']}, {row['method']}, IPC {row['IPC']}: not yet computed"
+    diff = difference(best_check, fixed_end)
+    return (f"{row['dataset']}, {row['method']}, IPC {row['IPC']}: DiM's protocol (best of checks) − fixed set: "
+            f"{diff[0]:+.1f} ± {diff[1]:.1f} points")
+
+
+md("*Reading it:* " + ("; ".join(protocol_text(r) for r in rows) if rows else "no cell of this profile uses DiM's "
+                                                                               "protocol") + ".")

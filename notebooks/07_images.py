@@ -24,20 +24,19 @@ from gdd.notebook import setup
 
 p = setup(profile, device, redo_before, needs=("figures",), compute=compute)
 
-# %% tags=["remove-output"]
+# %% tags=["remove-cell"]
 from gdd.notebook import grid
-from gdd.notebook import show_png
 
 figures = grid("figures", p, device, redo_before)
-
 sample_grids = [figures[("grid", d, m)] for d in p.datasets for m in ("cgan", "gdd") if figures[("grid", d, m)] is not None]
-for r in sample_grids:
-    show_png(r["result"]["png"], title=f"{r['config']['generator']['dataset']}: {r['config']['generator']['method']}")
+# the generators the grids were sampled from (stage 1 and stage 2): their training is the grids' cost
+trained = [figures[("generator", d, m)] for d in p.datasets for m in ("gan", "cgan", "gdd")
+           if figures[("generator", d, m)] is not None]
 
 # %% tags=["remove-input"]
 from gdd.notebook import budget_box
 
-budget_box(sample_grids)
+budget_box(sample_grids + trained)
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "Figure 2 reproduced: ten images per class sampled from the `cgan` and `gdd` generators of each dataset (the same noise for both), one row per class.", "name": "fig-figure2"}}
 from gdd.notebook import class_names, label, sample_panels
