@@ -23,10 +23,12 @@ Method:
 
   python benchmarks/gpu_estimate.py [--repeats 2] [--threads N] [--save steps.json]
   python benchmarks/gpu_estimate.py --load steps.json      # the tables again, without measuring
+  ... --csv benchmarks/gpu_estimate                         # the tables also as CSV files
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import json
 import statistics
@@ -465,26 +467,30 @@ def measure_steps(p, repeats: int) -> list[Step]:
     return steps
 
 
-def report(p, steps: list[Step]) -> None:
+def markdown(rows: list[list[str]], bold_last: bool = False) -> str:
+    """A Markdown table: the first row is the header; ``bold_last`` sets the last row's numbers in bold."""
+    body = [r if not (bold_last and i == len(rows) - 2) else [f"**{c}**" if c else c for c in r]
+            for i, r in enumerate(rows[1:])]
+    return "\n".join(["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+                     + ["| " + " | ".join(r) + " |" for r in body])
+
+
+def report(p, steps: list[Step], csv_prefix: str | None = None) -> None:
+    """Print the step and stage tables (Markdown); with ``csv_prefix``, also write each as
+    ``<csv_prefix>_{steps,gpu,stages}.csv``."""
     ref, by_name = steps[0], {s.name: s for s in steps}
     print(f"\nthe ConvNet-3 training step (width 128, batch 256): {ref.flops / 1e9:.1f} GFLOP, {ref.cpu_s:.2f} s "
           f"on this CPU: {ref.flops / ref.cpu_s / 1e9:.1f} GFLOP/s (shared, varies with load; the estimate uses "
           f"time ratios to it); assumed H100 rate {GPU_SHARES[0] * PEAK_BF16 / 1e12:.0f} / "
           f"{GPU_SHARES[1] * PEAK_BF16 / 1e12:.0f} TFLOP/s ({GPU_SHARES[0]:.0%} / {GPU_SHARES[1]:.0%} of "
           f"{PEAK_BF16 / 1e12:.0f})")
-    # two narrow tables rather than one wide one: the book shows them on a phone too
-    print("\n| step (gpu profile sizes) | CPU s | x ConvNet-3 step | GFLOP |")
-    print("|---|---|---|---|")
-    for s in steps:
-        print(f"| {s.name} | {s.cpu_s:.3f} | {s.rel:.2f} | {s.flops / 1e9:.1f} |")
-    print("\n| step | kernels | GPU ms at 5 % | of which launches |")
-    print("|---|---|---|---|")
-    for s in steps:
-        print(f"| {s.name} | {s.kernels} | {1e3 * s.gpu_s(ref.flops, GPU_SHARES[0]):.2f} | "
-              f"{1e3 * s.kernels * LAUNCH_S:.2f} |")
-
-    print("\n| stage | largest items (count x step) | GPU min at 5 % of peak | at 10 % | at 5 %, 10 us launches |")
-    print("|---|---|---|---|---|")
+    steps_table = [["step (gpu profile sizes)", "CPU s", "x ConvNet-3 step", "GFLOP"]] + [
+        [s.name, f"{s.cpu_s:.3f}", f"{s.rel:.2f}", f"{s.flops / 1e9:.1f}"] for s in steps]
+    gpu_table = [["step", "kernels", "GPU ms at 5 %", "of which launches"]] + [
+        [s.name, str(s.kernels), f"{1e3 * s.gpu_s(ref.flops, GPU_SHARES[0]):.2f}", f"{1e3 * s.kernels * LAUNCH_S:.2f}"]
+        for s in steps]
+    stage_table = [["stage", "largest items (count x step)", "GPU min at 5 % of peak", "at 10 %",
+                    "at 5 %, 10 us launches"]]
     variants = [(GPU_SHARES[0], LAUNCH_S), (GPU_SHARES[1], LAUNCH_S), (GPU_SHARES[0], 2 * LAUNCH_S)]
     totals = [0.0] * len(variants)
     for stage, work in stage_work(p).items():
@@ -492,10 +498,17 @@ def report(p, steps: list[Step]) -> None:
                    for share, launch in variants]
         totals = [t + mnt for t, mnt in zip(totals, minutes)]
         largest = sorted(work.items(), key=lambda kv: -kv[1] * by_name[kv[0]].gpu_s(ref.flops, GPU_SHARES[0]))[:3]
-        items = ", ".join(f"{n:.0f} x {k}" for k, n in largest)
-        flag = " **(> 8 min)**" if max(minutes) > 8 else ""
-        print(f"| {stage}{flag} | {items} | {minutes[0]:.1f} | {minutes[1]:.1f} | {minutes[2]:.1f} |")
-    print(f"| **total** (target 25 min) | | **{totals[0]:.1f}** | **{totals[1]:.1f}** | **{totals[2]:.1f}** |")
+        flag = " (> 8 min)" if max(minutes) > 8 else ""
+        stage_table.append([stage + flag, ", ".join(f"{n:.0f} x {k}" for k, n in largest), *(f"{m:.1f}" for m in minutes)])
+    stage_table.append(["total (target 25 min)", "", *(f"{t:.1f}" for t in totals)])
+    # two narrow step tables rather than one wide one: the book shows them on a phone too
+    for name, rows in (("steps", steps_table), ("gpu", gpu_table), ("stages", stage_table)):
+        print("\n" + markdown(rows, bold_last=name == "stages"))
+        if csv_prefix:
+            path = Path(f"{csv_prefix}_{name}.csv")
+            with open(path, "w", newline="") as f:
+                csv.writer(f).writerows(rows)
+            print(f"(written to {path})")
     print("\nif a stage runs on a fresh machine (runs/ not carried), it first retrains generators:")
     for stage, work in fresh_machine_extra(p).items():
         minutes = [sum(n * by_name[k].gpu_s(ref.flops, share, launch) for k, n in work.items()) / 60
@@ -511,6 +524,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     ap.add_argument("--save", type=Path, help="write the measured steps to this JSON file")
     ap.add_argument("--load", type=Path, help="read the steps from this JSON file instead of measuring")
+    ap.add_argument("--csv", help="also write the tables as PREFIX_steps.csv, PREFIX_gpu.csv, PREFIX_stages.csv")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -521,7 +535,7 @@ def main(argv=None) -> int:
         steps = measure_steps(p, args.repeats)
     if args.save:
         args.save.write_text(json.dumps([dataclasses.asdict(s) for s in steps], indent=1))
-    report(p, steps)
+    report(p, steps, args.csv)
     return 0
 
 

@@ -8,7 +8,7 @@
 # - **K networks together**: the evaluation protocol trains K = 5 networks on the same
 #   distilled set. Trained together (their parameters stacked, one batched forward with
 #   `torch.func.vmap`) against one after another, at IPC 10; the ratio is measured in one run.
-#   Goal on one H100: at least 4×.
+#   The goal for one H100 is at least 4×.
 # - **Generator steps/s**: stage 1 (GAN) and stage 2 (`gdd` matching, including the pool
 #   model's own training step), batch 64.
 # - **Sampling**: seconds to draw IPC 1, 10 and 50 images per class (10 classes).
