@@ -197,3 +197,17 @@ def test_render_only_grid_shows_missing_results_as_not_yet_computed(tmp_path, mo
     assert "not yet computed" in t.html() and "not yet computed" in t.csv()
     assert "not yet computed" in notebook.difference_text("gdd", None, "dim", None)
     notebook.setup("smoke", "cpu", None, quiet=True, compute=True)  # leave the module state as the others expect
+
+
+def test_stored_grid_never_computes_even_when_computing_is_on(tmp_path, monkeypatch):
+    """A summary page (the landing page's headline) shows another page's grid as far as it is
+    stored: stored_grid loads, whatever setup's compute says."""
+    from gdd import experiments, notebook
+    monkeypatch.setenv("GDD_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("GDD_RUNS", str(tmp_path / "runs"))
+    p = notebook.setup("smoke", "cpu", None, quiet=True, compute=True)
+    monkeypatch.setattr(experiments, "train_generator", lambda *a, **k: pytest.fail("stored_grid trained"))
+    monkeypatch.setattr(experiments, "evaluate_images", lambda *a, **k: pytest.fail("stored_grid evaluated"))
+    records = notebook.stored_grid("table1", p)
+    assert records and all(r is None for r in records.values())
+    assert notebook.present(records) == {}
