@@ -793,7 +793,8 @@ class Evidence:
 class Check:
     """A claim of a paper, how we measure it, and the rule that turns our measurement into a
     verdict. ``ours()`` returns ``Evidence`` or None when its results are not stored (it must not
-    compute: build it on ``stored``); ``verdict(evidence)`` returns one of ``VERDICTS``;
+    compute: build it on ``stored``, or on ``stored_grid`` with the evidence saying how much of
+    the grid it covers); ``verdict(evidence)`` returns one of ``VERDICTS``;
     ``rule`` says the rule in words (shown in the table)."""
     claim: Any                      # gdd.published.Claim (text and source)
     ours: Callable[[], Evidence | None]

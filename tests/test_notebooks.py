@@ -211,3 +211,23 @@ def test_stored_grid_never_computes_even_when_computing_is_on(tmp_path, monkeypa
     records = notebook.stored_grid("table1", p)
     assert records and all(r is None for r in records.values())
     assert notebook.present(records) == {}
+
+
+def test_claims_use_the_table1_cells_stored_so_far(tmp_path, monkeypatch):
+    """With only part of Table 1 stored, the gdd − dim claims read the cells that are, and say how
+    many of all they cover; a claim with none of its cells stored reads as not computed."""
+    from gdd import experiments, notebook
+    monkeypatch.setenv("GDD_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("GDD_RUNS", str(tmp_path / "runs"))
+    p = notebook.setup("smoke", "cpu", None, quiet=True, compute=True)
+    for method in ("gdd", "dim"):
+        experiments.method_result(p, "mnist", method, 1)
+    notebook.setup("smoke", "cpu", None, quiet=True, compute=False)
+    try:
+        checks = {c.claim.key: c.ours() for c in notebook.paper_checks(p)}
+        ev = checks["gdd_over_dim"]
+        assert ev is not None and len(ev.value) == 1
+        assert "MNIST, IPC 1:" in ev.text and "1 of 2 cells stored so far" in ev.text
+        assert checks["table1_ordering"] is None   # no cgan cell stored
+    finally:
+        notebook.setup("smoke", "cpu", None, quiet=True, compute=True)
