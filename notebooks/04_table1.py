@@ -139,6 +139,8 @@ def spread_text():
     cells = df.groupby(["dataset", "method", "images per class"])["accuracy (%)"].agg(["min", "max", "count"])
     cells = cells[cells["count"] > 1]
     spread = (cells["max"] - cells["min"]).sort_values()
+    if not len(spread):
+        return "*Reading it:* every cell has one network so far; its spread is not yet measured."
     (d, m, ipc), widest = spread.index[-1], spread.iloc[-1]
     return (f"*Reading it:* the networks of one method agree within {spread.median():.1f} points in the typical "
             f"cell (median over {len(spread)} cells) and within {widest:.1f} points at most ({m}, {d}, IPC {ipc}); "
