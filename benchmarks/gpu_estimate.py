@@ -297,7 +297,8 @@ def settings(profile: str = "gpu") -> SimpleNamespace:
         distill_steps_per_epoch=dist.steps_per_epoch, distill_batch=dist.batch, pool=dist.pool,
         pool_width=dist.pool_width, pool_steps=dist.pool_steps, eval_runs=configs.eval_config(p, p.ipcs[0]).runs,
         epochs_for=lambda ipc: configs.epochs_for(p, ipc), cross_epochs=configs.eval_config(p, 10, cross).epochs,
-        datafree_iters=df.iters, datafree_synth_every=df.synth_every, teacher_steps=teacher.steps,
+        datafree_iters=df.iters, datafree_synth_every=df.synth_every, datafree_warmup=df.warmup,
+        teacher_steps=teacher.steps,
         datafree_buffer_size=df.buffer_size, datafree_eval_every=df.eval_every,
         datafree_checkpoint_every=df.checkpoint_every, teacher_model=teacher.model,
         teacher_width=teacher.model_kw["width"], student_model=df.student, student_width=df.student_kw["width"],
@@ -379,8 +380,9 @@ def stage_work(p) -> dict[str, dict[str, float]]:
             add(table2, evaluation(m, 10))
     # data-free, per dataset (gdd/datafree/experiments.py): the teacher; references scratch and
     # kd_real (iters real-data steps each); adv (a synthesis every step), four small-scale methods
-    # (every synth_every-th step) and the two matched runs (synth_every x iters steps)
-    it, every = p.datafree_iters, p.datafree_synth_every
+    # (every synth_every-th step) and the two matched runs (synth_every x iters steps); each of
+    # these 7 runs first warms its generator up (counted as synthesis steps: one student forward more)
+    it, every, warmup = p.datafree_iters, p.datafree_synth_every, p.datafree_warmup
     teacher_steps = p.teacher_steps
     kd_steps = 5 * it + 2 * every * it
     refreshes = 2 * it // 100 + every * it // 100      # ssdkd, ssdkd_nophi, matched ssdkd: every 100 steps
@@ -388,13 +390,13 @@ def stage_work(p) -> dict[str, dict[str, float]]:
     seeds = p.datafree_seeds   # every student row over the seeds; one teacher
     datafree = {"teacher step": teacher_steps, "student step (real)": seeds * 2 * it,
                 "teacher forward (kd_real batch)": seeds * it, "kd student step": seeds * kd_steps,
-                "synthesis step": seeds * (it + 4 * -(-it // every) + 2 * it),
+                "synthesis step": seeds * (it + 4 * -(-it // every) + 2 * it + 7 * warmup),
                 "student forward (1000 images)": seeds * (refreshes * buffer / 1000
                                                           + kd_steps / p.datafree_eval_every * TEST_SIZE / 1000),
                 "checkpoint": (teacher_steps / 200 + seeds * kd_steps / p.datafree_checkpoint_every)}
     # the synthesis-weight sweep (focus dataset): full ssdkd runs, one of them the ablation's seed 0
     sweep = {"kd student step": (p.synthesis_sweep - 1) * it,
-             "synthesis step": (p.synthesis_sweep - 1) * -(-it // every),
+             "synthesis step": (p.synthesis_sweep - 1) * (-(-it // every) + warmup),
              "student forward (1000 images)": (p.synthesis_sweep - 1) * (it // 100 * buffer / 1000
                                                                          + it / p.datafree_eval_every * TEST_SIZE / 1000)}
     # the re-deployment race: DM from scratch at every IPC and with ResNet-18 embeddings, then the

@@ -16,6 +16,9 @@
 # `datafree_synth_every` student steps); `ssdkd_nophi`, `ssdkd_noprio` its ablations; `adv_small`
 # neither balancing term nor priority sampling at SSD-KD's small synthesis budget. Reference
 # points on real data: the student from scratch (`scratch`) and KD from the teacher (`kd_real`).
+# Every method's generator first inverts the teacher alone for a warm-up, and its adversarial
+# term counts only the samples both networks classify alike, as in Fast-Datafree's code
+# ({doc}`../book/differences` lists what differs from that code and why).
 #
 # ```{note}
 # SSD-KD's own tables are not available to us; its claims are quoted from its abstract
@@ -101,7 +104,7 @@ table([{"dataset": label(d), "model": label(n), "test accuracy (%)": acc(d, n),
 # %% [markdown]
 # ## Synthesis weights: a small sweep
 #
-# The generator minimises $w_{bn} L_{BN} + w_{task} \varphi L_{task} - w_{adv} L_{adv}$. Starting
+# The generator minimises $w_{bn} L_{BN} + w_{task} \varphi L_{task} - w_{adv} m L_{adv}$. Starting
 # from Fast-Datafree's published weights (10, 0.5, 1), each setting below ran full SSD-KD on the
 # focus dataset (seed 0). The rule, fixed before the runs: among the settings whose final buffer
 # the teacher classifies as the intended class for at least {glue:text}`agreement_target` of its

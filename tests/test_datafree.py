@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gdd.datafree.buffer import ReplayBuffer, anneal, importance_weights, sampling_probabilities
-from gdd.datafree.synthesis import BNStatsLoss, InversionGenerator, kl_per_sample, modulation
+from gdd.datafree.synthesis import BNStatsLoss, InversionGenerator, adversarial_kl, kl_per_sample, modulation
 from gdd.datafree.teacher import RealConfig, fit, load_model, save_model
 from gdd.datafree.train import METHODS, DataFreeConfig, method_config, train
 from gdd.files import ConfigMismatch, IncompatibleCheckpoint, NonFiniteLoss, load_pt
@@ -132,6 +132,15 @@ def test_bn_loss_is_zero_when_batch_statistics_equal_running_ones():
         BNStatsLoss(make_model("convnet3", 1, 10, width=4))
 
 
+def test_adversarial_term_counts_only_samples_both_networks_classify_alike():
+    t = torch.tensor([[2.0, 0.0], [2.0, 0.0], [0.0, 1.0]])
+    s = torch.tensor([[1.0, 0.0], [0.0, 3.0], [0.0, 2.0]])  # agrees, disagrees, agrees
+    kl = kl_per_sample(t, s)
+    assert torch.equal(adversarial_kl(t, s, mask=False), kl)
+    assert torch.equal(adversarial_kl(t, s), kl * torch.tensor([1.0, 0.0, 1.0]))
+    assert kl[1] > 0
+
+
 def test_kl_and_generator_shapes():
     t, s = torch.randn(5, 10), torch.randn(5, 10)
     assert torch.allclose(kl_per_sample(t, t), torch.zeros(5), atol=1e-6)
@@ -203,13 +212,17 @@ def test_smoke_synthesis_makes_the_intended_classes(teacher, tmp_path):
     assert meta["role"] == "datafree-ssdkd" and meta["test_accuracy"] == s["test_accuracy"]
 
 
-def test_resume_gives_the_same_student_as_an_uninterrupted_run(teacher, tmp_path):
-    cfg = small(teacher[0])
+@pytest.mark.parametrize("synthesis", [{}, {"warmup": 3, "g_steps": 2}], ids=["plain", "warmup-inner-steps"])
+def test_resume_gives_the_same_student_as_an_uninterrupted_run(teacher, tmp_path, synthesis):
+    """Also with a generator warm-up and several generator steps per synthesis, which still add
+    one batch per synthesis and nothing during the warm-up."""
+    cfg = small(teacher[0], **synthesis)
     train(cfg, tmp_path / "whole", progress=False)
     part = train(cfg, tmp_path / "split", stop_after=3, progress=False)
     assert part == {"finished": False, "step": 3, "total": 6}
     assert load_pt(tmp_path / "split" / "checkpoint.pt", "checkpoint")["step"] == 3
-    assert train(cfg, tmp_path / "split", progress=False)["finished"]
+    resumed = train(cfg, tmp_path / "split", progress=False)
+    assert resumed["finished"] and resumed["synthetic_samples"] == cfg.synthetic_samples == 3 * 16
     a, b = (torch.load(tmp_path / n / "student.pt")["state_dict"] for n in ("whole", "split"))
     assert all(torch.equal(a[k], b[k]) for k in a)
 

@@ -11,7 +11,8 @@ import dataclasses
 from pathlib import Path
 
 from gdd import data
-from gdd.argtypes import any_int, default_device, non_negative_float, positive_float, positive_int
+from gdd.argtypes import (any_int, default_device, non_negative_float, non_negative_int, positive_float,
+                          positive_int)
 
 
 def cmd_train_teacher(args) -> int:
@@ -39,7 +40,7 @@ _DATAFREE_OPTIONS = {  # option -> (type, DataFreeConfig field)
     "w-adv": non_negative_float, "gamma": non_negative_float, "alpha": non_negative_float,
     "beta0": non_negative_float, "eps": non_negative_float, "refresh-every": any_int, "gen-width": positive_int,
     "noise": positive_int, "eval-every": positive_int, "test-size": positive_int,
-    "checkpoint-every": positive_int,
+    "checkpoint-every": positive_int, "warmup": non_negative_int,
 }
 
 
@@ -70,7 +71,7 @@ def cmd_datafree(args) -> int:
         changes["student"] = args.student
     if args.student_width is not None:
         changes["student_kw"] = {**cfg.student_kw, "width": args.student_width}
-    for flag in ("phi_diversity", "phi_difficulty", "prioritized"):
+    for flag in ("phi_diversity", "phi_difficulty", "prioritized", "adv_mask"):
         if getattr(args, flag) is not None:
             changes[flag] = getattr(args, flag) == "on"
     cfg = dataclasses.replace(cfg, **changes)
@@ -116,7 +117,7 @@ def add_commands(sub) -> None:
     for name, kind in _DATAFREE_OPTIONS.items():
         d.add_argument(f"--{name}", type=kind)
     d.add_argument("--unbounded", action="store_true", help="unbounded pool instead of a fixed-size buffer")
-    for flag in ("phi-diversity", "phi-difficulty", "prioritized"):
+    for flag in ("phi-diversity", "phi-difficulty", "prioritized", "adv-mask"):
         d.add_argument(f"--{flag}", choices=["on", "off"], help="override the method's switch")
     d.add_argument("--seed", type=any_int, default=0)
     d.add_argument("--device", default=default_device())

@@ -2,11 +2,13 @@
 
 Generator loss for a batch x = g(z, y) (y the intended classes, z ~ N(0, I)):
 
-    L_G = w_bn * L_BN(x) + w_task * mean(phi(x) * CE(f_t(x), y)) - w_adv * mean(KL(f_t(x) || f_s(x)))
+    L_G = w_bn * L_BN(x) + w_task * mean(phi(x) * CE(f_t(x), y)) - w_adv * mean(m(x) * KL(f_t(x) || f_s(x)))
 
 - ``L_BN``: sum over the teacher's BN layers of ||mu_batch - mu_running||_2 + ||var_batch - var_running||_2
   (batch statistics of each BN layer's input, biased variance, read with forward hooks);
-- the adversarial term: the generator maximises the teacher-student disagreement (temperature 1);
+- the adversarial term: the generator maximises the teacher-student disagreement (temperature 1),
+  counted only where both predict the same class (m(x) = 1[argmax f_s(x) = argmax f_t(x)],
+  Fast-Datafree's mask; m = 1 without it);
 - ``phi(x) = (1 - share_B(c_t(x))) * (1 - p_t(y | x))^gamma``: share_B(c) is the share of the
   replay buffer whose teacher-predicted class is c, c_t(x) the teacher-predicted class of x,
   p_t(y | x) the teacher's probability of the intended class (a focal-loss difficulty term).
@@ -84,6 +86,17 @@ def kl_per_sample(teacher_logits: torch.Tensor, student_logits: torch.Tensor, te
     log_p = F.log_softmax(teacher_logits / temperature, 1)
     log_q = F.log_softmax(student_logits / temperature, 1)
     return (log_p.exp() * (log_p - log_q)).sum(1)
+
+
+def adversarial_kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor, mask: bool = True) -> torch.Tensor:
+    """The generator's adversarial term per sample (B): KL(softmax(t) || softmax(s)), zeroed with
+    ``mask`` where student and teacher predict different classes (Fast-Datafree): once a sample
+    is across the decision boundary, pushing it further rewards the generator for nothing the
+    student can learn from."""
+    kl = kl_per_sample(teacher_logits, student_logits)
+    if mask:
+        kl = kl * (student_logits.argmax(1) == teacher_logits.argmax(1)).to(kl)
+    return kl
 
 
 def modulation(teacher_logits: torch.Tensor, labels: torch.Tensor, class_shares: torch.Tensor,

@@ -2,15 +2,24 @@
 frozen teacher. One loop; the methods are switch settings of it (``METHODS``):
 
     for step in range(iters):
-        if step % synth_every == 0:                 # synthesis
-            g_steps times: x = g(z, y); generator step on L_G (synthesis.py); add x to the buffer
+        if step % synth_every == 0:                 # synthesis (Fast-Datafree's inner loop)
+            g_steps times: x = g(z, y); generator step on L_G (synthesis.py)
+            add the batch of the lowest L_G among them to the buffer
         draw a student batch from the buffer        # uniform, or priority sampling (buffer.py)
         student step on  mean(w * KL_T(t(x) || s(x))) * T^2 ;  refresh the drawn samples' priorities
 
 The teacher's logits are cached with each buffer sample (the teacher is frozen), so a student
-step costs one student forward/backward; a synthesis step costs a generator, teacher and
-student forward and backward (the expensive part). "Synthetic samples used" is the number of
-samples ever added to the buffer (``syn_batch * g_steps`` per synthesis).
+step costs one student forward/backward; a synthesis costs ``g_steps`` generator, teacher and
+student forwards and backwards (the expensive part). "Synthetic samples used" is the number of
+samples ever added to the buffer (``syn_batch`` per synthesis).
+
+As in Fast-Datafree's released synthesizer (``datafree/synthesis/fast_meta.py``): the adversarial
+term counts only the samples on which student and teacher predict the same class (``adv_mask``),
+each synthesis keeps its lowest-loss batch, and the generator first learns to invert the teacher
+without the adversarial term (``warmup`` generator steps before the first student step, their
+time counted, nothing stored; Fast-Datafree's warm-up epochs, which also train no student).
+Not taken over: its meta-learned generator initialisation (one generator is trained on
+throughout here), its per-batch learned noise and its crop/flip augmentation.
 
 Unknown hyperparameters of SSD-KD (no official code) are chosen here and exposed: gamma = 2,
 alpha = 0.6, beta annealed 0.4 -> 1, eps = 1e-6 (focal-loss and PER defaults); a FIFO buffer of
@@ -29,7 +38,7 @@ import torch.nn.functional as F
 
 from gdd import data
 from gdd.datafree.buffer import ReplayBuffer, anneal
-from gdd.datafree.synthesis import BNStatsLoss, InversionGenerator, kl_per_sample, modulation
+from gdd.datafree.synthesis import BNStatsLoss, InversionGenerator, adversarial_kl, kl_per_sample, modulation
 from gdd.datafree.teacher import build_model, cosine_lr, load_model, save_model
 from gdd.data import normalize
 from gdd.evaluate import accuracy
@@ -65,7 +74,9 @@ class DataFreeConfig:
     temperature: float = 20.0              # KD temperature of the student loss and of priorities (Fast-Datafree)
     # synthesis
     syn_batch: int = 256
-    g_steps: int = 1                       # generator steps (each adds a batch) per synthesis
+    g_steps: int = 1                       # generator steps per synthesis (its lowest-loss batch is kept)
+    adv_mask: bool = True                  # adversarial term only where student and teacher agree (Fast-Datafree)
+    warmup: int = 0                        # generator steps without the adversarial term before the student starts
     synth_every: int = 1                   # synthesise at every k-th student step
     gen_width: int = 64                    # Fast-Datafree's generator: noise 256, width 64
     noise: int = 256
@@ -99,7 +110,7 @@ class DataFreeConfig:
                      "eval_every", "checkpoint_every"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("w_bn", "w_task", "w_adv", "gamma", "alpha", "eps", "refresh_every"):
+        for name in ("w_bn", "w_task", "w_adv", "gamma", "alpha", "eps", "refresh_every", "warmup"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0 <= self.beta0 <= 1:
@@ -111,8 +122,8 @@ class DataFreeConfig:
 
     @property
     def synthetic_samples(self) -> int:
-        """Samples the run synthesises in all: syn_batch * g_steps per synthesis."""
-        return -(-self.iters // self.synth_every) * self.g_steps * self.syn_batch
+        """Samples the run adds to its buffer in all: syn_batch per synthesis."""
+        return -(-self.iters // self.synth_every) * self.syn_batch
 
 
 def method_config(method: str, dataset: str, teacher: str, buffer_frac: float = 0.1, small_every: int = 4,
@@ -210,13 +221,33 @@ def _train(cfg: DataFreeConfig, run, test, device: torch.device) -> dict:
                       "accuracy": round(100 * accuracy(student, x_test, y_test), 2)})
         student.train()
 
-    def synthesize(step):
-        """g_steps generator steps; every generated batch goes to the buffer. Returns the last
-        step's loss terms (0-dim tensors)."""
+    def batch(step):
+        """(z, y): noise and the intended classes, every class in turn."""
+        y = data.to_device((torch.arange(cfg.syn_batch) + step) % spec.num_classes, device)
+        return data.to_device(torch.randn(cfg.syn_batch, cfg.noise), device), y
+
+    def warm_up():
+        """``warmup`` generator steps on L_G without the adversarial term and phi, fresh (z, y) each."""
         student.eval().requires_grad_(False)
+        for i in range(cfg.warmup):
+            z, y = batch(i)
+            x = G(z, y)
+            bn.reset()
+            t_logits = teacher(norm(x))
+            loss = cfg.w_bn * bn.loss() + cfg.w_task * F.cross_entropy(t_logits, y)
+            run.log(0, generator_loss=loss.detach())
+            opt_g.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_g.step()
+        student.train().requires_grad_(True)
+
+    def synthesize(step):
+        """g_steps generator steps on one batch of (z, y); the batch of the lowest generator loss
+        goes to the buffer. Returns that batch's loss terms (0-dim tensors)."""
+        student.eval().requires_grad_(False)
+        z, y = batch(step)
+        best = None
         for _ in range(cfg.g_steps):
-            y = data.to_device((torch.arange(cfg.syn_batch) + step) % spec.num_classes, device)
-            z = data.to_device(torch.randn(cfg.syn_batch, cfg.noise), device)
             x = G(z, y)
             bn.reset()
             t_logits = teacher(norm(x))
@@ -225,17 +256,22 @@ def _train(cfg: DataFreeConfig, run, test, device: torch.device) -> dict:
             ce = F.cross_entropy(t_logits, y, reduction="none")
             phi = modulation(t_logits, y, buf.class_shares(), cfg.gamma, cfg.phi_diversity, cfg.phi_difficulty)
             l_task = (phi * ce).mean()
-            l_adv = kl_per_sample(t_logits, s_logits).mean()
+            l_adv = adversarial_kl(t_logits, s_logits, cfg.adv_mask).mean()
             loss = cfg.w_bn * l_bn + cfg.w_task * l_task - cfg.w_adv * l_adv
             run.log(step + 1, generator_loss=loss.detach())
+            with torch.no_grad():
+                delta = kl_per_sample(t_logits, s_logits, cfg.temperature)  # w_{-1} = 1
+                new = (loss, x, t_logits, delta, l_bn, l_task, l_adv, phi.mean())
+                # the lower-loss batch, chosen on the device (no read-back per synthesis)
+                best = new if best is None else tuple(torch.where(new[0] < best[0], a, b) for a, b in zip(new, best))
+                best = tuple(t.detach() for t in best)
             opt_g.zero_grad(set_to_none=True)
             loss.backward()
             opt_g.step()
-            with torch.no_grad():
-                delta = kl_per_sample(t_logits, s_logits, cfg.temperature)  # w_{-1} = 1
-            buf.add(x.detach(), t_logits.detach(), y, delta)
+        _, x, t_logits, delta, l_bn, l_task, l_adv, phi = best
+        buf.add(x, t_logits, y, delta)
         student.train().requires_grad_(True)
-        return {"l_bn": l_bn.detach(), "l_task": l_task.detach(), "l_adv": l_adv.detach(), "phi": phi.mean()}
+        return {"l_bn": l_bn, "l_task": l_task, "l_adv": l_adv, "phi": phi}
 
     def refresh():
         """delta = w * KL(t || s) for the whole buffer under the current student."""
@@ -252,6 +288,8 @@ def _train(cfg: DataFreeConfig, run, test, device: torch.device) -> dict:
     syn_row = {k: v for k, v in (run.rows[-1] if run.rows else {}).items() if k in ("l_bn", "l_task", "l_adv", "phi")}
     with BNStatsLoss(teacher) as bn:
         for step in run.steps(cfg.iters, f"datafree:{cfg.method}"):
+            if step == 0 and cfg.warmup:
+                warm_up()
             if step % cfg.synth_every == 0:
                 syn_row = synthesize(step)
             beta = anneal(cfg.beta0, 1.0, step, cfg.iters)
