@@ -261,10 +261,9 @@ def _train(cfg: DataFreeConfig, run, test, device: torch.device) -> dict:
             run.log(step + 1, generator_loss=loss.detach())
             with torch.no_grad():
                 delta = kl_per_sample(t_logits, s_logits, cfg.temperature)  # w_{-1} = 1
-                new = (loss, x, t_logits, delta, l_bn, l_task, l_adv, phi.mean())
+                new = tuple(t.detach() for t in (loss, x, t_logits, delta, l_bn, l_task, l_adv, phi.mean()))
                 # the lower-loss batch, chosen on the device (no read-back per synthesis)
                 best = new if best is None else tuple(torch.where(new[0] < best[0], a, b) for a, b in zip(new, best))
-                best = tuple(t.detach() for t in best)
             opt_g.zero_grad(set_to_none=True)
             loss.backward()
             opt_g.step()
